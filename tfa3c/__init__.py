@@ -1,0 +1,27 @@
+"""tfa3c: asynchronous actor-critic (A3C and GA3C) on Keras 3 / TensorFlow 2."""
+
+__version__ = "0.1.0"
+
+# Heavy imports (TensorFlow) happen on first attribute access, so `tfa3c --help`
+# and one-line input errors stay fast.
+_EXPORTS = {
+    "A3C": "tfa3c.a3c",
+    "A3CConfig": "tfa3c.config",
+    "GA3C": "tfa3c.ga3c",
+    "GA3CConfig": "tfa3c.config",
+    "RecurrentActorCritic": "tfa3c.networks",
+    "FeedForwardActorCritic": "tfa3c.networks",
+    "export_policy": "tfa3c.export",
+    "UserInputError": "tfa3c.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'tfa3c' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)

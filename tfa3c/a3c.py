@@ -1,0 +1,235 @@
+"""A3C: worker threads act with the LSTM actor-critic and update one global model.
+
+What a worker does (`A3CWorker`: act, build returns, compute gradients on its local
+model) is kept apart from how it is hosted (a thread loop in `A3C`), so a worker can
+later live in another process or host and send its gradients over the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfa3c.acting import RecurrentPolicyArrays, sample_actions, softmax
+from tfa3c.config import A3CConfig
+from tfa3c.envs import EnvironmentGroup
+from tfa3c.losses import actor_critic_loss
+from tfa3c.networks import RecurrentActorCritic, build_model
+from tfa3c.returns import returns_and_advantages
+from tfa3c.sequences import split_episodes
+from tfa3c.statistics import EpisodeStatistics
+from tfa3c.training import AsyncAlgorithm
+
+
+@dataclass
+class Rollout:
+    """`n_steps` steps of a worker's environments, `[time, envs]` arrays."""
+
+    observations: np.ndarray  # [T, N, obs]
+    actions: np.ndarray  # [T, N]
+    rewards: np.ndarray  # [T, N], scaled
+    values: np.ndarray  # [T, N], V(s_t) from the acting weights
+    next_values: np.ndarray  # [T, N], V(s_{t+1}) where truncated and at t = T-1
+    terminated: np.ndarray  # [T, N]
+    truncated: np.ndarray  # [T, N]
+    episode_starts: np.ndarray  # [T, N], s_t is an episode's first observation
+    initial_h: np.ndarray  # [N, units], LSTM state the rollout started from
+    initial_c: np.ndarray
+
+
+class A3CWorker:
+    """Acts in its own seeded environments and computes gradients on a local model.
+
+    Args:
+        index: worker number (seeds its environments and sampling).
+        config: the run's configuration.
+    """
+
+    def __init__(self, index: int, config: A3CConfig):
+        self.index = index
+        self.config = config
+        base_seed = config.seed * 10_000 + index * config.envs_per_worker
+        self.envs = EnvironmentGroup(config.env_id, config.envs_per_worker, base_seed)
+        self.rng = np.random.default_rng([config.seed, index])
+        self.local_model = build_model(
+            RecurrentActorCritic(self.envs.num_actions, config.lstm_units,
+                                 name=f"worker_{index}_model"),
+            self.envs.observation_size)
+        units = config.lstm_units
+        self.h = np.zeros((self.envs.num_envs, units), np.float32)
+        self.c = np.zeros((self.envs.num_envs, units), np.float32)
+        self.episode_starts = np.ones(self.envs.num_envs, bool)
+        self.policy: RecurrentPolicyArrays | None = None
+        obs = self.envs.observation_size
+        self._gradients = tf.function(self._compute_gradients, input_signature=[
+            tf.TensorSpec((None, None, obs), tf.float32, name="observations"),
+            tf.TensorSpec((None, units), tf.float32, name="initial_h"),
+            tf.TensorSpec((None, units), tf.float32, name="initial_c"),
+            tf.TensorSpec((None, None), tf.int32, name="actions"),
+            tf.TensorSpec((None, None), tf.float32, name="advantages"),
+            tf.TensorSpec((None, None), tf.float32, name="returns"),
+            tf.TensorSpec((None, None), tf.float32, name="mask"),
+        ])
+        self._gradients.get_concrete_function()  # trace now, not on the clock
+
+    def pull(self, weights: list[np.ndarray]) -> None:
+        """Copies the global weights into the local model and the acting arrays."""
+        for variable, value in zip(self.local_model.trainable_variables, weights, strict=True):
+            variable.assign(value)
+        self.policy = RecurrentPolicyArrays(weights)
+
+    def collect(self, statistics: EpisodeStatistics | None = None) -> Rollout:
+        """Acts for `n_steps` steps in every environment, carrying the LSTM state.
+
+        Steps and finished episodes are reported to `statistics` as they happen.
+        """
+        config, envs, policy = self.config, self.envs, self.policy
+        steps, num_envs = config.n_steps, envs.num_envs
+        observations = np.empty((steps, num_envs, envs.observation_size), np.float32)
+        actions = np.empty((steps, num_envs), np.int64)
+        rewards = np.empty((steps, num_envs), np.float32)
+        values = np.empty((steps, num_envs), np.float32)
+        next_values = np.zeros((steps, num_envs), np.float32)
+        terminated = np.zeros((steps, num_envs), bool)
+        truncated = np.zeros((steps, num_envs), bool)
+        episode_starts = np.empty((steps, num_envs), bool)
+        initial_h, initial_c = self.h.copy(), self.c.copy()
+        h, c = self.h, self.c
+        current = envs.observations
+        for t in range(steps):
+            logits, values[t], h, c = policy.step(current, h, c)
+            actions[t] = sample_actions(softmax(logits), self.rng)
+            observations[t] = current
+            episode_starts[t] = self.episode_starts
+            step = envs.step(actions[t])
+            rewards[t] = step.rewards * config.reward_scale
+            terminated[t], truncated[t] = step.terminated, step.truncated
+            if step.final_observations.shape[0]:
+                cut = step.truncated
+                # V(s') continues the LSTM from the state that produced a_t.
+                next_values[t, cut] = policy.values(step.final_observations, h[cut], c[cut])
+            done = step.terminated | step.truncated
+            if done.any():
+                h, c = h.copy(), c.copy()
+                h[done] = 0.0
+                c[done] = 0.0
+            self.episode_starts = done
+            current = step.observations
+            if statistics is not None:
+                statistics.add_steps(num_envs)
+                statistics.add_episodes(step.episode_returns, step.episode_lengths)
+        live = ~(terminated[-1] | truncated[-1])
+        if live.any():
+            next_values[-1, live] = policy.values(current[live], h[live], c[live])
+        self.h, self.c = h, c
+        return Rollout(observations, actions, rewards, values, next_values, terminated,
+                       truncated, episode_starts, initial_h, initial_c)
+
+    def compute_gradients(self, rollout: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+        """Gradients of the actor-critic loss on the local model, clipped by global norm.
+
+        The training pass replays each episode's part of the rollout from the LSTM
+        state the rollout started with (a new episode starts from zeros).
+        """
+        returns, advantages = returns_and_advantages(
+            rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
+            rollout.next_values, self.config.gamma)
+        layout = split_episodes(rollout.episode_starts)
+        continues = layout.continues[:, None].astype(np.float32)
+        return self._gradients(
+            layout.gather(rollout.observations),
+            rollout.initial_h[layout.row_envs] * continues,
+            rollout.initial_c[layout.row_envs] * continues,
+            layout.gather(rollout.actions).astype(np.int32),
+            layout.gather(advantages), layout.gather(returns), layout.mask)
+
+    def _compute_gradients(self, observations, initial_h, initial_c, actions, advantages,
+                           returns, mask):
+        config = self.config
+        variables = self.local_model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits, values, _ = self.local_model(observations, (initial_h, initial_c))
+            loss, metrics = actor_critic_loss(
+                logits, values, actions, advantages, returns, mask,
+                config.value_coef, config.entropy_coef)
+        gradients = tape.gradient(loss, variables)
+        if config.clip_norm is not None:
+            gradients, norm = tf.clip_by_global_norm(gradients, config.clip_norm)
+        else:
+            norm = tf.linalg.global_norm(gradients)
+        return gradients, {**metrics, "loss": loss, "grad_norm": norm}
+
+    def close(self) -> None:
+        """Closes the worker's environments."""
+        self.envs.close()
+
+
+class GlobalLearner:
+    """Applies gradients from any worker to the global model with one shared optimizer."""
+
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
+        self.model = model
+        self.optimizer = optimizer
+        specs = [tf.TensorSpec(v.shape, v.dtype) for v in model.trainable_variables]
+        self._apply = tf.function(self._apply_gradients, input_signature=[specs])
+        self._apply.get_concrete_function()  # trace before any thread calls it
+
+    def _apply_gradients(self, gradients):
+        self.optimizer.apply(gradients, self.model.trainable_variables)
+
+    def apply(self, gradients: list[tf.Tensor]) -> None:
+        """One optimizer step on the global variables."""
+        self._apply(gradients)
+
+    def weights(self) -> list[np.ndarray]:
+        """A snapshot of the global weights."""
+        return [variable.numpy() for variable in self.model.trainable_variables]
+
+
+class A3C(AsyncAlgorithm):
+    """Asynchronous advantage actor-critic with an LSTM network (Mnih et al., 2016).
+
+    Example:
+        >>> summary = A3C(A3CConfig(env_id="CartPole-v1", max_seconds=30)).learn()
+    """
+
+    algo = "a3c"
+
+    def __init__(self, config: A3CConfig | None = None, **overrides):
+        config = config or A3CConfig()
+        if overrides:
+            config = config.replace(**overrides)
+        super().__init__(config)
+
+    def _build(self):
+        config: A3CConfig = self.config
+        model = build_model(
+            RecurrentActorCritic(self.num_actions, config.lstm_units, seed=config.seed,
+                                 name="global_model"),
+            self.observation_size)
+        optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
+        optimizer.build(model.trainable_variables)  # before any thread starts
+        self.learner = GlobalLearner(model, optimizer)
+        self.workers = [A3CWorker(index, config) for index in range(config.workers)]
+        return model, optimizer
+
+    def _start_threads(self) -> None:
+        for worker in self.workers:
+            # Bind the worker now: the tutorial's lambda bound the loop variable late.
+            self.supervisor.start(f"a3c-worker-{worker.index}",
+                                  lambda worker=worker: self._run_worker(worker))
+
+    def _run_worker(self, worker: A3CWorker) -> None:
+        while not self.stop_event.is_set():
+            worker.pull(self.learner.weights())
+            rollout = worker.collect(self.statistics)
+            gradients, metrics = worker.compute_gradients(rollout)
+            self.learner.apply(gradients)
+            self.metrics.add({name: float(value) for name, value in metrics.items()})
+
+    def _close(self) -> None:
+        for worker in self.workers:
+            worker.close()

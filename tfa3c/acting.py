@@ -1,0 +1,58 @@
+"""Acting in NumPy: the networks' forward pass for a worker's few environments.
+
+Measured here, a single-observation call of a small Keras model through
+`tf.function` costs 130-430 µs; the same forward pass in NumPy costs about 24 µs,
+and a CartPole step 9 µs. An actor that steps a handful of environments therefore
+spends most of its time in TensorFlow's call overhead unless it acts in NumPy.
+Training stays in TensorFlow (`tf.GradientTape` in a `tf.function`). The tests check
+that these functions give the Keras models' numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def sample_actions(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of `probabilities` (inverse-CDF sampling)."""
+    cumulative = np.cumsum(probabilities, axis=-1)
+    draws = rng.random((probabilities.shape[0], 1)) * cumulative[:, -1:]
+    return (draws < cumulative).argmax(axis=-1)
+
+
+class RecurrentPolicyArrays:
+    """`RecurrentActorCritic.step` in NumPy, on a snapshot of the model's weights.
+
+    Args:
+        weights: the model's `trainable_variables` as arrays, in their order:
+            LSTM kernel `[obs + units, 4 units]`, LSTM bias, policy kernel, value kernel.
+    """
+
+    def __init__(self, weights: list[np.ndarray]):
+        kernel, self.bias, self.policy_kernel, value_kernel = weights
+        self.units = self.policy_kernel.shape[0]
+        inputs = kernel.shape[0] - self.units
+        self.input_kernel, self.recurrent_kernel = kernel[:inputs], kernel[inputs:]
+        self.value_kernel = value_kernel[:, 0]
+
+    def step(self, observations, h, c):
+        """One step → logits `[n, actions]`, values `[n]`, new `h`, `c`."""
+        gates = observations @ self.input_kernel + h @ self.recurrent_kernel + self.bias
+        u = self.units
+        c = _sigmoid(gates[:, u:2 * u]) * c + _sigmoid(gates[:, :u]) * np.tanh(gates[:, 2 * u:3 * u])
+        h = _sigmoid(gates[:, 3 * u:]) * np.tanh(c)
+        return h @ self.policy_kernel, h @ self.value_kernel, h, c
+
+    def values(self, observations, h, c) -> np.ndarray:
+        """V of `observations` after the state `(h, c)` (for bootstrapping)."""
+        return self.step(observations, h, c)[1]

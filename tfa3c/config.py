@@ -1,0 +1,202 @@
+"""Validated training configurations, with the tutorial's values as documented defaults.
+
+Configs are frozen dataclasses: build one with keyword arguments (or
+`dataclasses.replace`), and it checks itself on construction, raising
+`ConfigError` with a one-line message that names the field and its allowed range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+
+from tfa3c.errors import ConfigError
+
+
+def _check(condition: bool, name: str, value: object, allowed: str) -> None:
+    if not condition:
+        raise ConfigError(f"invalid {name}={value!r}: must be {allowed}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options shared by A3C and GA3C.
+
+    Attributes:
+        env_id: Gymnasium environment id.
+        seed: Seed for environments, action sampling and network initialization.
+        max_steps: Stop after this many environment steps (None: no limit).
+        max_seconds: Stop after this many seconds of training (None: no limit).
+        stop_when_solved: Stop once the mean return of the last 100 episodes reaches
+            the environment's `reward_threshold`.
+        gamma: Discount factor, in (0, 1].
+        reward_scale: Rewards are multiplied by this before returns and advantages
+            are built (the tutorial's REWARD_FACTOR, applied consistently to both).
+        value_coef: Weight of the value loss.
+        entropy_coef: Weight of the entropy bonus.
+        clip_norm: Gradients are clipped to this global norm (None: no clipping).
+        logdir: Run folder for TensorBoard events, the episode CSV and checkpoints
+            (None: `runs/<algo>_<env>_<seed>_<timestamp>/`).
+        resume: Continue from the newest checkpoint in `logdir`.
+        log_interval: Seconds between progress lines and TensorBoard writes.
+        checkpoint_interval: Seconds between periodic checkpoints (a final one is
+            always written).
+        keep_checkpoints: How many checkpoints to keep.
+        progress_bar: "auto" (a bar on a terminal, lines otherwise), "bar", "lines"
+            or "none".
+    """
+
+    env_id: str = "CartPole-v1"
+    seed: int = 0
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    stop_when_solved: bool = True
+    gamma: float = 0.99
+    reward_scale: float = 1.0
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    clip_norm: float | None = 40.0
+    logdir: str | None = None
+    resume: bool = False
+    log_interval: float = 2.0
+    checkpoint_interval: float = 300.0
+    keep_checkpoints: int = 3
+    progress_bar: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def replace(self, **changes: object):
+        """Returns a copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        """Raises ConfigError for the first option out of range."""
+        _check(isinstance(self.env_id, str) and bool(self.env_id), "env_id", self.env_id,
+               "a gymnasium environment id")
+        _check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
+               "an integer >= 0")
+        _check(self.max_steps is None or self.max_steps >= 1, "max_steps", self.max_steps,
+               ">= 1 or None")
+        _check(self.max_seconds is None or self.max_seconds > 0, "max_seconds",
+               self.max_seconds, "> 0 or None")
+        _check(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "in (0, 1]")
+        _check(math.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale",
+               self.reward_scale, "> 0")
+        _check(self.value_coef >= 0, "value_coef", self.value_coef, ">= 0")
+        _check(self.entropy_coef >= 0, "entropy_coef", self.entropy_coef, ">= 0")
+        _check(self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm,
+               "> 0 or None")
+        _check(self.log_interval > 0, "log_interval", self.log_interval, "> 0")
+        _check(self.checkpoint_interval > 0, "checkpoint_interval", self.checkpoint_interval,
+               "> 0")
+        _check(self.keep_checkpoints >= 1, "keep_checkpoints", self.keep_checkpoints, ">= 1")
+        _check(self.progress_bar in ("auto", "bar", "lines", "none"), "progress_bar",
+               self.progress_bar, "one of auto, bar, lines, none")
+        _check(not (self.resume and self.logdir is None), "resume", self.resume,
+               "used together with logdir (the run folder holding the checkpoints)")
+
+
+def _cpu_count() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class A3CConfig(TrainConfig):
+    """A3C options; defaults are the tutorial's (LSTM 16, 40-step rollouts, Adam 5e-4).
+
+    Attributes:
+        workers: Worker threads (default: the number of CPUs).
+        envs_per_worker: Environments each worker steps in lockstep. The network acts
+            on all of them in one batched forward pass, which is where the speed
+            comes from (per-call overhead, not arithmetic, dominates here).
+        n_steps: Rollout length: steps per environment between updates.
+        lstm_units: LSTM cells.
+        learning_rate: Adam learning rate.
+        adam_epsilon: Adam epsilon.
+    """
+
+    workers: int = field(default_factory=_cpu_count)
+    envs_per_worker: int = 4
+    n_steps: int = 40
+    lstm_units: int = 16
+    learning_rate: float = 5e-4
+    adam_epsilon: float = 1e-7
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _check(self.workers >= 1, "workers", self.workers, ">= 1")
+        _check(self.envs_per_worker >= 1, "envs_per_worker", self.envs_per_worker, ">= 1")
+        _check(self.n_steps >= 1, "n_steps", self.n_steps, ">= 1")
+        _check(self.lstm_units >= 1, "lstm_units", self.lstm_units, ">= 1")
+        _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
+        _check(self.adam_epsilon > 0, "adam_epsilon", self.adam_epsilon, "> 0")
+
+
+@dataclass(frozen=True)
+class GA3CConfig(TrainConfig):
+    """GA3C options; defaults are the tutorial's (dense 16 relu, 8-step returns, RMSprop 1e-2).
+
+    Attributes:
+        agents: Agent threads.
+        envs_per_agent: Environments each agent steps; one prediction request
+            carries all of their observations.
+        predictors: Predictor threads.
+        trainers: Trainer threads.
+        max_prediction_batch: Most observations a predictor answers in one forward pass.
+        min_batch: Experiences a trainer gathers before one training step.
+        n_steps: Steps of experience per environment in one n-step return.
+        hidden_sizes: Units of the dense torso's layers.
+        learning_rate: RMSprop learning rate.
+        rho: RMSprop decay.
+        rms_epsilon: RMSprop epsilon.
+        epsilon_start: Exploration probability at the start (uniform random action).
+        epsilon_end: Exploration probability after `epsilon_steps` frames.
+        epsilon_steps: Frames over which epsilon decays linearly.
+        exploration: Use the epsilon schedule on top of sampling from the policy.
+        log_epsilon: The loss uses log(pi + log_epsilon), so that stale actions with
+            vanishing probability never give infinite log-probabilities.
+        devices: Devices for the trainer's `tf.distribute` strategy, e.g.
+            ("/gpu:0", "/gpu:1"); None picks every visible GPU, else the CPU.
+    """
+
+    agents: int = 4
+    envs_per_agent: int = 16
+    predictors: int = 1
+    trainers: int = 1
+    max_prediction_batch: int = 256
+    min_batch: int = 32
+    n_steps: int = 8
+    hidden_sizes: tuple[int, ...] = (16,)
+    learning_rate: float = 1e-2
+    rho: float = 0.99
+    rms_epsilon: float = 1e-7
+    epsilon_start: float = 0.4
+    epsilon_end: float = 0.15
+    epsilon_steps: int = 75_000
+    exploration: bool = True
+    log_epsilon: float = 1e-6
+    devices: tuple[str, ...] | None = None
+    clip_norm: float | None = None
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        for name in ("agents", "envs_per_agent", "predictors", "trainers",
+                     "max_prediction_batch", "min_batch", "n_steps"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+        _check(len(self.hidden_sizes) >= 1 and all(s >= 1 for s in self.hidden_sizes),
+               "hidden_sizes", self.hidden_sizes, "one or more layer sizes >= 1")
+        _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
+        _check(0.0 <= self.rho < 1.0, "rho", self.rho, "in [0, 1)")
+        _check(self.rms_epsilon > 0, "rms_epsilon", self.rms_epsilon, "> 0")
+        _check(0.0 <= self.epsilon_start <= 1.0, "epsilon_start", self.epsilon_start,
+               "in [0, 1]")
+        _check(0.0 <= self.epsilon_end <= 1.0, "epsilon_end", self.epsilon_end, "in [0, 1]")
+        _check(self.epsilon_steps >= 1, "epsilon_steps", self.epsilon_steps, ">= 1")
+        _check(0.0 <= self.log_epsilon < 1.0, "log_epsilon", self.log_epsilon, "in [0, 1)")
+        _check(self.devices is None or len(self.devices) >= 1, "devices", self.devices,
+               "a non-empty list of device names, e.g. /gpu:0,/gpu:1")

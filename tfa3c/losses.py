@@ -1,0 +1,74 @@
+"""The actor-critic loss shared by A3C and GA3C."""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+
+def log_probabilities(logits: tf.Tensor, log_epsilon: float = 0.0) -> tf.Tensor:
+    """log(pi) from log-softmax, or log(pi + log_epsilon) when `log_epsilon` > 0.
+
+    Computed as logaddexp(log_softmax, log(epsilon)), so it never takes log of 0 and
+    stays finite for stale actions whose probability has collapsed (GA3C's policy lag).
+    """
+    log_pi = tf.nn.log_softmax(logits)
+    if log_epsilon <= 0.0:
+        return log_pi
+    floor = tf.cast(math.log(log_epsilon), log_pi.dtype)
+    high = tf.maximum(log_pi, floor)
+    return high + tf.math.log1p(tf.exp(-tf.abs(log_pi - floor)))
+
+
+def actor_critic_loss(
+    logits: tf.Tensor,
+    values: tf.Tensor,
+    actions: tf.Tensor,
+    advantages: tf.Tensor,
+    returns: tf.Tensor,
+    mask: tf.Tensor | None = None,
+    value_coef: float = 0.5,
+    entropy_coef: float = 0.01,
+    log_epsilon: float = 0.0,
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Policy gradient on advantages, squared value error and an entropy bonus.
+
+    total = policy_loss + value_coef * value_loss - entropy_coef * entropy, where
+    policy_loss = -mean(log pi(a|s) * A), value_loss = mean((G - V(s))^2) and
+    entropy = mean(-sum pi log pi). Every mean is over the unmasked entries.
+
+    Args:
+        logits: `[..., actions]` policy logits.
+        values: `[...]` predicted values V(s).
+        actions: `[...]` integer actions taken.
+        advantages: `[...]` advantages (treated as constants).
+        returns: `[...]` value targets (treated as constants).
+        mask: optional `[...]` 1 for real entries, 0 for padding.
+        value_coef: weight of the value loss.
+        entropy_coef: weight of the entropy bonus.
+        log_epsilon: see `log_probabilities`.
+
+    Returns:
+        The total loss and a dict with `policy_loss`, `value_loss`, `entropy`.
+    """
+    dtype = logits.dtype
+    advantages = tf.stop_gradient(tf.cast(advantages, dtype))
+    returns = tf.stop_gradient(tf.cast(returns, dtype))
+    log_pi = log_probabilities(logits, log_epsilon)
+    taken = tf.gather(log_pi, tf.cast(actions, tf.int32), axis=-1, batch_dims=len(actions.shape))
+    exact_log_pi = tf.nn.log_softmax(logits)
+    entropies = -tf.reduce_sum(tf.exp(exact_log_pi) * exact_log_pi, axis=-1)
+    if mask is None:
+        mask = tf.ones_like(values)
+    mask = tf.cast(mask, dtype)
+    count = tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    def mean(x):
+        return tf.reduce_sum(x * mask) / count
+
+    policy_loss = -mean(taken * advantages)
+    value_loss = mean(tf.square(returns - values))
+    entropy = mean(entropies)
+    total = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}

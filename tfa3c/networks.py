@@ -1,0 +1,255 @@
+"""Actor-critic networks: a torso (LSTM or dense) under shared policy and value heads.
+
+Torso and heads are separate layers so that new observation kinds (pixels) swap the
+torso and new action kinds (continuous) swap the heads, without touching the rest.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+_PACKAGE = "tfa3c"
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class NormalizedColumns(keras.initializers.Initializer):
+    """Gaussian weights whose every column (output unit) has L2 norm `stddev`.
+
+    The tutorial's initializer for the heads: a small policy scale keeps the first
+    policy close to uniform; the value head starts at unit scale.
+    """
+
+    def __init__(self, stddev: float = 1.0, seed: int | None = None):
+        self.stddev = stddev
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):  # noqa: D102
+        values = keras.random.normal(shape, seed=self.seed, dtype=dtype)
+        norms = ops.sqrt(ops.sum(ops.square(values), axis=0, keepdims=True))
+        return values * (self.stddev / norms)
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {"stddev": self.stddev, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LSTMTorso(keras.layers.Layer):
+    """An LSTM over observation sequences, with a single-step path for acting.
+
+    The sequence path runs TensorFlow's fused `BlockLSTMV2` kernel: one op for the
+    whole sequence and one for its gradient, instead of a graph of ~15 ops per time
+    step (measured: 1.3 ms against 5 ms for a 40-step rollout, and 0.2 s against 5 s
+    to trace and warm up). The step path spells the same gates out (input, forget,
+    cell, output; no forget bias inside the kernel, so the bias starts at 1 for the
+    forget gate as Keras' `unit_forget_bias` does).
+
+    Weights: `kernel` `[obs + units, 4 * units]` acting on `[observation, h]`, `bias`
+    `[4 * units]`.
+    """
+
+    def __init__(self, units: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+
+    def build(self, observations_shape) -> None:  # noqa: D102
+        inputs = int(observations_shape[-1])
+        units = self.units
+        self.kernel = self.add_weight(name="kernel", shape=(inputs + units, 4 * units),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(4 * units,), initializer="zeros")
+        self.bias.assign(ops.concatenate([ops.zeros((units,)), ops.ones((units,)),
+                                          ops.zeros((2 * units,))]))
+
+    def initial_state(self, batch_size) -> tuple[tf.Tensor, tf.Tensor]:
+        """Zero `(h, c)` for `batch_size` sequences."""
+        zeros = tf.zeros((batch_size, self.units), dtype=self.compute_dtype)
+        return zeros, zeros
+
+    def step(self, observations, state):
+        """One time step: `[batch, obs]` and `(h, c)` → features `[batch, units]`, `(h, c)`."""
+        h, c = state
+        gates = tf.matmul(tf.concat([observations, h], axis=-1), self.kernel) + self.bias
+        i, f, g, o = tf.split(gates, 4, axis=-1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        return h, (h, c)
+
+    def call(self, observations, initial_state=None):
+        """A sequence: `[batch, time, obs]` → features `[batch, time, units]`, final `(h, c)`."""
+        batch = tf.shape(observations)[0]
+        if initial_state is None:
+            initial_state = self.initial_state(batch)
+        h0, c0 = initial_state
+        time_major = tf.transpose(observations, [1, 0, 2])
+        zeros = tf.zeros((self.units,), dtype=observations.dtype)
+        _, cs, _, _, _, _, hs = tf.raw_ops.BlockLSTMV2(
+            seq_len_max=tf.cast(tf.shape(time_major)[0], tf.int64), x=time_major,
+            cs_prev=c0, h_prev=h0, w=self.kernel, wci=zeros, wcf=zeros, wco=zeros,
+            b=self.bias, cell_clip=0.0, use_peephole=False)
+        features = tf.transpose(hs, [1, 0, 2])
+        # An empty sequence keeps the initial state.
+        final = tf.cond(tf.shape(hs)[0] > 0, lambda: (hs[-1], cs[-1]), lambda: (h0, c0))
+        return features, final
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DenseTorso(keras.layers.Layer):
+    """Fully connected layers: `[batch, obs]` → features `[batch, hidden_sizes[-1]]`."""
+
+    def __init__(self, hidden_sizes=(16,), activation: str = "relu", **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_sizes = tuple(int(size) for size in hidden_sizes)
+        self.activation = activation
+        self.layers_ = [keras.layers.Dense(size, activation=activation, name=f"dense_{index}")
+                        for index, size in enumerate(self.hidden_sizes)]
+
+    def build(self, observations_shape) -> None:  # noqa: D102
+        shape = tuple(observations_shape)
+        for layer in self.layers_:
+            layer.build(shape)
+            shape = (*shape[:-1], layer.units)
+
+    def call(self, observations):  # noqa: D102
+        features = observations
+        for layer in self.layers_:
+            features = layer(features)
+        return features
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "hidden_sizes": list(self.hidden_sizes),
+                "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ActorCriticHeads(keras.layers.Layer):
+    """Policy logits and state value from torso features (no biases, as the tutorial)."""
+
+    def __init__(self, num_actions: int, policy_stddev: float = 0.01,
+                 value_stddev: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_actions = int(num_actions)
+        self.policy_stddev = policy_stddev
+        self.value_stddev = value_stddev
+        self.seed = seed
+
+    def build(self, features_shape) -> None:  # noqa: D102
+        features = int(features_shape[-1])
+        seed = self.seed
+        self.policy_kernel = self.add_weight(
+            name="policy_kernel", shape=(features, self.num_actions),
+            initializer=NormalizedColumns(self.policy_stddev, seed))
+        self.value_kernel = self.add_weight(
+            name="value_kernel", shape=(features, 1),
+            initializer=NormalizedColumns(self.value_stddev, None if seed is None else seed + 1))
+
+    def call(self, features):
+        """`[..., features]` → logits `[..., actions]`, values `[...]`."""
+        logits = ops.matmul(features, self.policy_kernel)
+        values = ops.squeeze(ops.matmul(features, self.value_kernel), axis=-1)
+        return logits, values
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "num_actions": self.num_actions,
+                "policy_stddev": self.policy_stddev, "value_stddev": self.value_stddev,
+                "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class RecurrentActorCritic(keras.Model):
+    """A3C's network: LSTM torso → policy logits and value.
+
+    `call` runs whole sequences (training); `step` runs one time step (acting). Both
+    give the same numbers for the same inputs.
+
+    Example:
+        >>> model = RecurrentActorCritic(num_actions=2)
+        >>> model.build((None, None, 4))
+        >>> logits, values, (h, c) = model(tf.zeros((3, 10, 4)))
+    """
+
+    def __init__(self, num_actions: int, lstm_units: int = 16, seed: int | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_actions = int(num_actions)
+        self.lstm_units = int(lstm_units)
+        self.seed = seed
+        self.torso = LSTMTorso(lstm_units, name="torso")
+        self.heads = ActorCriticHeads(num_actions, seed=seed, name="heads")
+
+    def build(self, observations_shape) -> None:
+        """Builds for observations of shape `[batch, time, obs]` (or `[batch, obs]`)."""
+        self.torso.build(observations_shape)
+        self.heads.build((None, self.lstm_units))
+        self.built = True
+
+    def initial_state(self, batch_size) -> tuple[tf.Tensor, tf.Tensor]:
+        """Zero LSTM state `(h, c)` for `batch_size` sequences."""
+        return self.torso.initial_state(batch_size)
+
+    def call(self, observations, initial_state=None):
+        """Sequences `[batch, time, obs]` → logits `[b, t, actions]`, values `[b, t]`, `(h, c)`."""
+        features, state = self.torso(observations, initial_state)
+        logits, values = self.heads(features)
+        return logits, values, state
+
+    def step(self, observations, state):
+        """One step `[batch, obs]`, `(h, c)` → logits `[b, actions]`, values `[b]`, `(h, c)`."""
+        features, state = self.torso.step(observations, state)
+        logits, values = self.heads(features)
+        return logits, values, state
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "num_actions": self.num_actions,
+                "lstm_units": self.lstm_units, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict):  # noqa: D102
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FeedForwardActorCritic(keras.Model):
+    """GA3C's brain: dense torso (16 relu units by default) → policy logits and value."""
+
+    def __init__(self, num_actions: int, hidden_sizes=(16,), activation: str = "relu",
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_actions = int(num_actions)
+        self.hidden_sizes = tuple(int(size) for size in hidden_sizes)
+        self.activation = activation
+        self.seed = seed
+        self.torso = DenseTorso(self.hidden_sizes, activation, name="torso")
+        self.heads = ActorCriticHeads(num_actions, seed=seed, name="heads")
+
+    def build(self, observations_shape) -> None:
+        """Builds for observations of shape `[batch, obs]`."""
+        self.torso.build(observations_shape)
+        self.heads.build((None, self.hidden_sizes[-1]))
+        self.built = True
+
+    def call(self, observations):
+        """`[batch, obs]` → logits `[batch, actions]`, values `[batch]`."""
+        return self.heads(self.torso(observations))
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "num_actions": self.num_actions,
+                "hidden_sizes": list(self.hidden_sizes), "activation": self.activation,
+                "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict):  # noqa: D102
+        return cls(**config)
+
+
+def build_model(model: keras.Model, observation_size: int) -> keras.Model:
+    """Builds `model`'s weights for flat observations of `observation_size` and returns it."""
+    if isinstance(model, RecurrentActorCritic):
+        model.build((None, None, observation_size))
+    else:
+        model.build((None, observation_size))
+    return model

@@ -1,0 +1,241 @@
+"""The loop both algorithms share: start threads, watch them, log, checkpoint, stop.
+
+An algorithm (A3C, GA3C) builds its global model and optimizer and says which threads
+to start; everything else lives here once: stop conditions (solved, step and time
+budgets, Ctrl-C, SIGTERM, a failed thread), progress lines, TensorBoard, the episode
+CSV, checkpoints and `--resume`, and the summary that ends every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tfa3c.checkpoints import Checkpointer
+from tfa3c.config import TrainConfig
+from tfa3c.envs import make_env, reward_threshold
+from tfa3c.errors import TrainingError
+from tfa3c.progress import ProgressReporter
+from tfa3c.run_logs import RunLogs
+from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
+from tfa3c.threads import ThreadSupervisor
+
+_POLL_SECONDS = 0.05
+RUN_CONFIG = "config.json"  # the run's algorithm and config, written into its logdir
+
+
+def default_model_name(algo: str, env_id: str) -> str:
+    """Export name of a policy: `a3c_cartpole` for A3C on CartPole-v1."""
+    base = env_id.split("/")[-1].rsplit("-v", 1)[0]
+    return f"{algo}_{base}".lower().replace("-", "_")
+
+
+def default_logdir(algo: str, env_id: str, seed: int) -> str:
+    """`runs/<algo>_<env>_<seed>_<timestamp>/`."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{algo}_{env_id}_{seed}_{stamp}")
+
+
+class AsyncAlgorithm:
+    """Base class of A3C and GA3C.
+
+    Subclasses set `algo`, build `self.model` and `self.optimizer` in `_build`, and
+    start their threads with `self.supervisor.start(...)` in `_start_threads`; each
+    thread loops until `self.stop_event` is set.
+    """
+
+    algo = "base"
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        probe = make_env(config.env_id)  # fails fast on an unknown id or unsupported spaces
+        self.observation_size = int(probe.observation_space.shape[0])
+        self.num_actions = int(probe.action_space.n)
+        probe.close()
+        self.reward_threshold = reward_threshold(config.env_id)
+        self.stop_event = threading.Event()
+        self.stop_reason: str | None = None
+        self.statistics = EpisodeStatistics(
+            self.reward_threshold, config.max_steps,
+            on_solved=self._on_solved, on_budget=lambda: self.request_stop("max_steps"))
+        self.metrics = MetricAccumulator()
+        self.supervisor = ThreadSupervisor(self.stop_event)
+        self.logdir = config.logdir or default_logdir(self.algo, config.env_id, config.seed)
+        keras.utils.set_random_seed(config.seed)
+        self.model, self.optimizer = self._build()
+        self.checkpointer = Checkpointer(self.logdir, self.model, self.optimizer,
+                                         config.keep_checkpoints)
+        self.resumed_from: str | None = None
+        if config.resume:
+            self.resumed_from = self.checkpointer.restore_latest(self.statistics)
+
+    # Subclass interface -------------------------------------------------------------
+    def _build(self) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+        raise NotImplementedError
+
+    def _start_threads(self) -> None:
+        raise NotImplementedError
+
+    def _extra_statistics(self, interval: float) -> dict[str, float]:
+        """Algorithm-specific figures for the progress line and TensorBoard."""
+        return {}
+
+    def _close(self) -> None:
+        """Releases environments once every thread has stopped."""
+
+    def export(self, export_dir: str, model_name: str | None = None) -> str:
+        """Exports the global policy as a SavedModel under `export_dir/<model_name>/<version>/`."""
+        from tfa3c.export import export_policy
+
+        return export_policy(
+            self.model, export_dir,
+            model_name=model_name or default_model_name(self.algo, self.config.env_id),
+            algo=self.algo, env_id=self.config.env_id, env_steps=self.statistics.env_steps)
+
+    def _write_run_config(self) -> None:
+        os.makedirs(self.logdir, exist_ok=True)
+        fields = dataclasses.asdict(self.config)
+        with open(os.path.join(self.logdir, RUN_CONFIG), "w") as file:
+            json.dump({"algo": self.algo, "config": fields}, file, indent=2)
+
+    # Stopping -------------------------------------------------------------------
+    def request_stop(self, reason: str) -> None:
+        """Asks every thread to stop after its current step (first reason wins)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stop_event.set()
+
+    def _on_solved(self) -> None:
+        if self.config.stop_when_solved:
+            self.request_stop("solved")
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum, _frame):
+            # A second signal falls through to the default: a forced stop.
+            signal.signal(signum, previous[signum])
+            self.request_stop(signal.Signals(signum).name)
+
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, handler)
+        return previous
+
+    # The loop -------------------------------------------------------------------
+    def learn(self) -> dict[str, Any]:
+        """Trains until a stop condition; returns the summary (see `summary`).
+
+        Raises:
+            TrainingError: a thread failed (the original exception is its cause).
+        """
+        config = self.config
+        self._write_run_config()
+        logs = RunLogs(self.logdir)
+        reporter = ProgressReporter(config.progress_bar, config.max_steps)
+        previous_handlers = self._install_signal_handlers()
+        statistics = self.statistics
+        statistics.start_clock()
+        start_steps = statistics.env_steps
+        last_log = last_checkpoint = time.perf_counter()
+        last_log_steps = start_steps
+        try:
+            self._start_threads()
+            while not self.stop_event.wait(_POLL_SECONDS):
+                now = time.perf_counter()
+                if config.max_seconds is not None and statistics.elapsed() >= config.max_seconds:
+                    self.request_stop("max_seconds")
+                if now - last_log >= config.log_interval:
+                    last_log_steps = self._log(logs, reporter, now - last_log, last_log_steps)
+                    last_log = now
+                if now - last_checkpoint >= config.checkpoint_interval:
+                    self.checkpointer.save(statistics)
+                    last_checkpoint = now
+        finally:
+            alive = self.supervisor.join()
+            stop_time = statistics.elapsed()
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+            self._log(logs, reporter, max(time.perf_counter() - last_log, 1e-9), last_log_steps)
+            reporter.close()
+            logs.close()
+            self._close()
+        failure = self.supervisor.failure
+        if failure is not None:
+            name, error = failure
+            raise TrainingError(f"training stopped: thread {name} failed with "
+                                f"{type(error).__name__}: {error}") from error
+        if alive:
+            raise TrainingError(f"threads did not stop within 30 s: {', '.join(alive)}")
+        self.final_checkpoint = self.checkpointer.save(statistics)
+        if self.stop_reason is None:
+            self.stop_reason = "stopped"
+        return self.summary(stop_time, start_steps)
+
+    def _log(self, logs: RunLogs, reporter: ProgressReporter, interval: float,
+             last_steps: int) -> int:
+        statistics = self.statistics
+        steps = statistics.env_steps
+        steps_per_second = (steps - last_steps) / interval
+        episodes = statistics.take_episodes()
+        logs.write_episodes(episodes)
+        means, _ = self.metrics.drain()
+        extras = self._extra_statistics(interval)
+        scalars = {f"train/{name}": value for name, value in means.items()}
+        scalars.update(logs.episode_scalars(episodes))
+        scalars.update({f"speed/{name}": value for name, value in extras.items()})
+        scalars["speed/env_steps_per_second"] = steps_per_second
+        mean_return = statistics.mean_return()
+        if mean_return is not None:
+            scalars["episode/mean_return_100"] = mean_return
+        logs.write_scalars(scalars, step=steps)
+        reporter.update(steps, statistics.episodes, mean_return, steps_per_second, extras)
+        return steps
+
+    def summary(self, stop_seconds: float, start_steps: int = 0) -> dict[str, Any]:
+        """The run's summary: the keys every example prints as its last line.
+
+        `seconds` runs from the start of training to the moment the mean return of the
+        last 100 episodes reached the threshold, or to the stop if it never did;
+        `env_steps` counts the steps of this run up to the same moment.
+        """
+        statistics = self.statistics
+        solved = statistics.solved
+        seconds = statistics.solved_seconds if solved else stop_seconds
+        steps = (statistics.solved_env_steps if solved else statistics.env_steps) - start_steps
+        mean = statistics.solved_mean_return if solved else statistics.mean_return()
+        return {
+            "algo": self.algo,
+            "env": self.config.env_id,
+            "seed": self.config.seed,
+            "solved": solved,
+            "seconds": round(seconds, 2),
+            "env_steps": int(steps),
+            "episodes": statistics.episodes,
+            "steps_per_second": round(steps / max(seconds, 1e-9), 1),
+            "mean_return_100": None if mean is None else round(mean, 2),
+            "stop_reason": self.stop_reason,
+        }
+
+
+def configure_threads() -> None:
+    """Keeps TensorFlow from oversubscribing the cores our own threads already use.
+
+    The graphs here are small: one inter-op and one intra-op thread per call avoid
+    thread-pool hand-offs that cost more than the ops themselves.
+    """
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:  # already initialized: keep what is set
+        pass
