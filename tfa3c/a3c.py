@@ -18,7 +18,7 @@ from tfa3c.config import A3CConfig
 from tfa3c.envs import EnvironmentGroup
 from tfa3c.losses import actor_critic_loss
 from tfa3c.networks import RecurrentActorCritic, build_model
-from tfa3c.returns import returns_and_advantages
+from tfa3c.returns import returns_and_advantages, standardize
 from tfa3c.sequences import split_episodes
 from tfa3c.statistics import EpisodeStatistics
 from tfa3c.training import AsyncAlgorithm
@@ -63,8 +63,13 @@ class A3CWorker:
         self.c = np.zeros((self.envs.num_envs, units), np.float32)
         self.episode_starts = np.ones(self.envs.num_envs, bool)
         self.policy: RecurrentPolicyArrays | None = None
+        self.rollouts = 0  # rollouts collected, for statistics and tests
         obs = self.envs.observation_size
+        weight_specs = [tf.TensorSpec(v.shape, v.dtype)
+                        for v in self.local_model.trainable_variables]
+        self.weights: list[np.ndarray] = []
         self._gradients = tf.function(self._compute_gradients, input_signature=[
+            weight_specs,
             tf.TensorSpec((None, None, obs), tf.float32, name="observations"),
             tf.TensorSpec((None, units), tf.float32, name="initial_h"),
             tf.TensorSpec((None, units), tf.float32, name="initial_c"),
@@ -76,9 +81,12 @@ class A3CWorker:
         self._gradients.get_concrete_function()  # trace now, not on the clock
 
     def pull(self, weights: list[np.ndarray]) -> None:
-        """Copies the global weights into the local model and the acting arrays."""
-        for variable, value in zip(self.local_model.trainable_variables, weights, strict=True):
-            variable.assign(value)
+        """Takes a snapshot of the global weights to act with and to compute gradients at.
+
+        The local model's variables are set from the snapshot inside the gradient
+        `tf.function` (one call, instead of an eager assign per variable).
+        """
+        self.weights = weights
         self.policy = RecurrentPolicyArrays(weights)
 
     def collect(self, statistics: EpisodeStatistics | None = None) -> Rollout:
@@ -125,6 +133,7 @@ class A3CWorker:
         if live.any():
             next_values[-1, live] = policy.values(current[live], h[live], c[live])
         self.h, self.c = h, c
+        self.rollouts += 1
         return Rollout(observations, actions, rewards, values, next_values, terminated,
                        truncated, episode_starts, initial_h, initial_c)
 
@@ -136,20 +145,24 @@ class A3CWorker:
         """
         returns, advantages = returns_and_advantages(
             rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
-            rollout.next_values, self.config.gamma)
+            rollout.next_values, self.config.gamma, self.config.gae_lambda)
+        if self.config.normalize_advantages:
+            advantages = standardize(advantages)
         layout = split_episodes(rollout.episode_starts)
         continues = layout.continues[:, None].astype(np.float32)
         return self._gradients(
-            layout.gather(rollout.observations),
+            self.weights, layout.gather(rollout.observations),
             rollout.initial_h[layout.row_envs] * continues,
             rollout.initial_c[layout.row_envs] * continues,
             layout.gather(rollout.actions).astype(np.int32),
             layout.gather(advantages), layout.gather(returns), layout.mask)
 
-    def _compute_gradients(self, observations, initial_h, initial_c, actions, advantages,
-                           returns, mask):
+    def _compute_gradients(self, weights, observations, initial_h, initial_c, actions,
+                           advantages, returns, mask):
         config = self.config
         variables = self.local_model.trainable_variables
+        for variable, value in zip(variables, weights, strict=True):
+            variable.assign(value)
         with tf.GradientTape() as tape:
             logits, values, _ = self.local_model(observations, (initial_h, initial_c))
             loss, metrics = actor_critic_loss(

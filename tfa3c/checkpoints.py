@@ -66,7 +66,7 @@ class Checkpointer:
                 "--logdir of an earlier run of the same algorithm and network")
         try:
             self.checkpoint.read(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError, AssertionError) as error:
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else \
                 type(error).__name__
             raise CheckpointError(

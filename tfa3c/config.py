@@ -36,6 +36,11 @@ class TrainConfig:
             are built (the tutorial's REWARD_FACTOR, applied consistently to both).
         value_coef: Weight of the value loss.
         entropy_coef: Weight of the entropy bonus.
+        gae_lambda: Generalized advantage estimation's lambda; 1.0 gives the
+            tutorial's plain n-step advantages, lower values trade bias for variance.
+        normalize_advantages: Standardize each batch's advantages (zero mean, unit
+            std) so that the policy gradient's scale, and its balance with the
+            entropy bonus, do not depend on the reward scale.
         clip_norm: Gradients are clipped to this global norm (None: no clipping).
         logdir: Run folder for TensorBoard events, the episode CSV and checkpoints
             (None: `runs/<algo>_<env>_<seed>_<timestamp>/`).
@@ -57,6 +62,8 @@ class TrainConfig:
     reward_scale: float = 1.0
     value_coef: float = 0.5
     entropy_coef: float = 0.01
+    gae_lambda: float = 1.0
+    normalize_advantages: bool = False
     clip_norm: float | None = 40.0
     logdir: str | None = None
     resume: bool = False
@@ -85,6 +92,7 @@ class TrainConfig:
         _check(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "in (0, 1]")
         _check(math.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale",
                self.reward_scale, "> 0")
+        _check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda", self.gae_lambda, "in [0, 1]")
         _check(self.value_coef >= 0, "value_coef", self.value_coef, ">= 0")
         _check(self.entropy_coef >= 0, "entropy_coef", self.entropy_coef, ">= 0")
         _check(self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm,

@@ -1,4 +1,10 @@
-"""Progress reporting: a tqdm bar on a terminal, plain lines otherwise (readable logs)."""
+"""Progress reporting: a tqdm bar on a terminal, plain lines otherwise (readable logs).
+
+The bar counts env steps against the step budget (`--max-steps`; without one it counts
+up), and shows episodes, the mean return of the last 100 episodes, env steps/s as the
+algorithm measured them, and the first few algorithm-specific figures (GA3C's PPS and
+TPS). Lines carry the same figures, every one of them, for logs and for `tfa3c bench`.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +23,35 @@ def format_progress(env_steps: int, episodes: int, mean_return: float | None,
     return " | ".join(parts)
 
 
+BAR_EXTRAS = 3  # algorithm-specific figures on the bar (all of them go on lines)
+
+
+def _compact(value: float) -> str:
+    """3 significant figures, with k/M suffixes: 12345.6 -> 12.3k."""
+    for limit, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def format_postfix(episodes: int, mean_return: float | None, steps_per_second: float,
+                   extras: dict[str, float] | None = None) -> str:
+    """What the bar shows after its counter: episodes, mean return, steps/s, a few extras."""
+    mean = "-" if mean_return is None else f"{mean_return:.1f}"
+    parts = [f"episodes={episodes:,}", f"return100={mean}",
+             f"steps/s={_compact(steps_per_second)}"]
+    shown = list((extras or {}).items())[:BAR_EXTRAS]
+    parts += [f"{name}={_compact(value)}" for name, value in shown]
+    return " ".join(parts)
+
+
 class ProgressReporter:
     """Shows training progress every log interval.
 
     Args:
         mode: "bar" (tqdm), "lines", "none", or "auto" (bar when `stream` is a terminal).
-        total_steps: the step budget, drawn as the bar's total when known.
+        total_steps: the step budget, drawn as the bar's total when known (the bar
+            then shows the fraction done and the time left).
         stream: where progress goes (stderr for the bar, stdout for lines by default).
     """
 
@@ -46,8 +75,8 @@ class ProgressReporter:
             return
         if self._bar is not None:
             self._bar.update(env_steps - self._bar.n)
-            mean = "-" if mean_return is None else f"{mean_return:.1f}"
-            self._bar.set_postfix_str(f"episodes={episodes} mean_return_100={mean}", refresh=True)
+            self._bar.set_postfix_str(
+                format_postfix(episodes, mean_return, steps_per_second, extras), refresh=True)
             return
         line = format_progress(env_steps, episodes, mean_return, steps_per_second, extras)
         print(line, file=self._stream or sys.stdout, flush=True)

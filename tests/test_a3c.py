@@ -1,0 +1,195 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfa3c.a3c import A3C, A3CWorker
+from tfa3c.config import A3CConfig
+from tfa3c.envs import EnvironmentGroup
+from tfa3c.errors import TrainingError
+from tfa3c.sequences import split_episodes
+
+from .conftest import ROOT
+
+
+def small_config(tmp_path, **changes):
+    values = dict(env_id="CartPole-v1", workers=2, envs_per_worker=2, n_steps=10,
+                  logdir=str(tmp_path / "run"), progress_bar="none", log_interval=0.5)
+    values.update(changes)
+    return A3CConfig(**values)
+
+
+def worker_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("a3c-worker")]
+
+
+def test_short_run_changes_global_weights_stops_at_budget_and_joins(tmp_path):
+    algorithm = A3C(small_config(tmp_path, max_steps=3000))
+    before = [w.copy() for w in algorithm.learner.weights()]
+    summary = algorithm.learn()
+    after = algorithm.learner.weights()
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(after, before, strict=True))
+    assert summary["stop_reason"] == "max_steps"
+    assert 3000 <= summary["env_steps"] < 3000 + 2 * 2 * 10 * 2
+    assert worker_threads() == []
+    # Each thread ran its own worker (the tutorial's late-bound lambda ran one twice).
+    assert all(worker.rollouts > 0 for worker in algorithm.workers)
+    assert set(summary) >= {"algo", "env", "seed", "solved", "seconds", "env_steps",
+                            "episodes", "steps_per_second", "mean_return_100"}
+    run = tmp_path / "run"
+    assert (run / "episodes.csv").read_text().splitlines()[0] == "wall_time,env_steps,return,length"
+    assert len((run / "episodes.csv").read_text().splitlines()) > 10
+    assert list(run.glob("events.out.tfevents.*"))
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")) is not None
+
+
+def test_worker_exception_surfaces_in_the_main_thread(tmp_path, monkeypatch):
+    calls = {"count": 0}
+    original = A3CWorker.collect
+
+    def failing_collect(self, statistics=None):
+        calls["count"] += 1
+        if self.index == 1 and calls["count"] > 3:
+            raise RuntimeError("boom in worker 1")
+        return original(self, statistics)
+
+    monkeypatch.setattr(A3CWorker, "collect", failing_collect)
+    algorithm = A3C(small_config(tmp_path, max_seconds=60, stop_when_solved=False))
+    start = time.perf_counter()
+    with pytest.raises(TrainingError, match="boom in worker 1") as info:
+        algorithm.learn()
+    assert time.perf_counter() - start < 20
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert worker_threads() == []
+
+
+def test_max_seconds_stops(tmp_path):
+    summary = A3C(small_config(tmp_path, max_seconds=2, stop_when_solved=False)).learn()
+    assert summary["stop_reason"] == "max_seconds"
+    assert 2 <= summary["seconds"] < 10
+
+
+def make_worker(tmp_path, **changes):
+    config = small_config(tmp_path, **changes)
+    algorithm = A3C(config)
+    worker = algorithm.workers[0]
+    worker.pull(algorithm.learner.weights())
+    return algorithm, worker
+
+
+def test_bootstrap_uses_the_state_after_the_last_step(tmp_path):
+    algorithm, worker = make_worker(tmp_path, envs_per_worker=3, n_steps=6)
+    rollout = worker.collect()
+    model = algorithm.model  # the weights the worker pulled and acted with
+    env = 0
+    # Value of the observation after the rollout, through the LSTM run over the rollout.
+    steps = rollout.observations[:, env]
+    starts = np.flatnonzero(rollout.episode_starts[:, env])
+    first = starts[-1] if len(starts) else 0
+    state = ((rollout.initial_h[env:env + 1], rollout.initial_c[env:env + 1]) if first == 0
+             else model.initial_state(1))
+    for t in range(first, 6):
+        _, _, state = model.step(steps[t:t + 1], state)
+    if not (rollout.terminated[-1, env] or rollout.truncated[-1, env]):
+        _, value, _ = model.step(worker.envs.observations[env:env + 1], state)
+        np.testing.assert_allclose(rollout.next_values[-1, env], value.numpy()[0], atol=1e-5)
+
+
+def test_training_replays_from_the_rollouts_initial_state(tmp_path):
+    _, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5)
+    worker.collect()
+    rollout = worker.collect()  # the second rollout starts mid-episode...
+    if rollout.episode_starts[0, 0]:
+        rollout = worker.collect()
+    assert np.abs(rollout.initial_h).max() > 0  # ...from a non-zero LSTM state
+    gradients, _ = worker.compute_gradients(rollout)
+    from tfa3c.losses import actor_critic_loss
+    from tfa3c.returns import returns_and_advantages
+
+    returns, advantages = returns_and_advantages(
+        rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
+        rollout.next_values, worker.config.gamma)
+    layout = split_episodes(rollout.episode_starts)
+
+    def manual(initial):
+        with tf.GradientTape() as tape:
+            logits, values, _ = worker.local_model(layout.gather(rollout.observations), initial)
+            loss, _ = actor_critic_loss(logits, values, layout.gather(rollout.actions),
+                                        layout.gather(advantages), layout.gather(returns),
+                                        layout.mask)
+        grads = tape.gradient(loss, worker.local_model.trainable_variables)
+        return tf.clip_by_global_norm(grads, worker.config.clip_norm)[0]
+
+    h0 = rollout.initial_h[layout.row_envs] * layout.continues[:, None]
+    c0 = rollout.initial_c[layout.row_envs] * layout.continues[:, None]
+    expected = manual((h0, c0))
+    zero_state = manual((np.zeros_like(h0), np.zeros_like(c0)))
+    for got, want in zip(gradients, expected, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert max(np.abs(a - b).max() for a, b in zip(expected, zero_state, strict=True)) > 1e-6
+
+
+def test_every_step_is_trained_on_including_short_episode_tails():
+    episode_starts = np.zeros((6, 2), bool)
+    episode_starts[0] = True
+    episode_starts[2, 0] = True  # env 0: episode of 2 steps, then a new one
+    episode_starts[5, 1] = True  # env 1: new episode on the last step
+    layout = split_episodes(episode_starts)
+    assert layout.mask.sum() == 12  # every step of the rollout, none dropped
+    assert layout.continues.tolist() == [True, False, True, False]
+    covered = {(int(t), int(n)) for t, n, m in zip(layout.time_index.ravel(),
+                                                   layout.env_index.ravel(),
+                                                   layout.mask.ravel()) if m}
+    assert covered == {(t, n) for t in range(6) for n in range(2)}
+
+
+def test_truncation_is_not_termination():
+    import gymnasium as gym
+
+    group = EnvironmentGroup("CartPole-v1", 2, seed=0)
+    group.envs = [gym.make("CartPole-v1", max_episode_steps=3) for _ in range(2)]
+    for index, env in enumerate(group.envs):
+        group.observations[index] = env.reset(seed=index)[0]
+    results = [group.step(np.zeros(2, int)) for _ in range(3)]
+    last = results[-1]
+    assert last.truncated.all() and not last.terminated.any()
+    assert last.final_observations.shape == (2, 4)
+    assert last.episode_lengths == [3, 3]
+    assert not np.allclose(last.final_observations, last.observations)
+
+
+def test_resume_continues_counters(tmp_path):
+    first = A3C(small_config(tmp_path, max_steps=2000)).learn()
+    config = small_config(tmp_path, max_steps=4000, resume=True)
+    resumed = A3C(config)
+    assert resumed.statistics.env_steps >= first["env_steps"]
+    summary = resumed.learn()
+    assert summary["stop_reason"] == "max_steps"
+    assert resumed.statistics.env_steps >= 4000
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_with_checkpoint_and_summary(tmp_path, sig):
+    logdir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "examples/a3c_cartpole.py", "--logdir", str(logdir), "--no-export",
+         "--progress", "lines", "--log-interval", "0.5", "--no-stop-when-solved",
+         "--max-seconds", "120"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    first_line = process.stdout.readline()
+    assert first_line.startswith("env_steps"), first_line + process.stderr.read()
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["stop_reason"] == sig.name
+    assert summary["env_steps"] > 0
+    assert tf.train.latest_checkpoint(str(logdir / "checkpoints")) is not None

@@ -1,0 +1,287 @@
+"""`tfa3c bench` and `tfa3c plot`: aggregation on fabricated inputs, plots, and a --quick run."""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_command
+from tfa3c import bench, plotting
+from tfa3c.errors import UserInputError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RESULTS_SECTIONS = ("# Benchmark results", "## Summary", "## Per algorithm",
+                    "## Environment's own limit", "## Learning curves", "## Scaling",
+                    "## Serving latency", "## Reproduce")
+
+
+def summary(seed, seconds, env_steps, solved=True, algo="a3c", **extra):
+    return {"algo": algo, "env": "CartPole-v1", "seed": seed, "solved": solved,
+            "seconds": seconds, "env_steps": env_steps, "episodes": 100,
+            "steps_per_second": round(env_steps / seconds, 1), "mean_return_100": 480.0,
+            "stop_reason": "solved" if solved else "max_seconds", **extra}
+
+
+def fabricated_runs():
+    return [
+        {"seed": 0, "summary": summary(0, 10.0, 50_000), "peak_rss_mib": 700.0},
+        {"seed": 1, "summary": summary(1, 20.0, 80_000), "peak_rss_mib": 720.0},
+        {"seed": 2, "summary": summary(2, 40.0, 100_000, solved=False), "peak_rss_mib": 710.0},
+        {"seed": 3, "summary": None, "peak_rss_mib": 300.0, "error": "boom"},
+    ]
+
+
+PEER = [summary(s, sec, steps, algo="sb3-a2c")
+        for s, sec, steps in ((0, 20.0, 100_000), (1, 30.0, 120_000), (2, 40.0, 140_000))]
+
+
+def write_csv(run_dir, rows, algo="a3c", header="wall_time,env_steps,return,length"):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lines = [header, *(f"{t},{s},{r},{int(r)}" for t, s, r in rows)]
+    (run_dir / "episodes.csv").write_text("\n".join(lines) + "\n")
+    (run_dir / "config.json").write_text(json.dumps(
+        {"algo": algo, "config": {"env_id": "CartPole-v1", "seed": 0}}))
+    return run_dir
+
+
+def rising_rows(episodes=150, scale=1.0):
+    rows, steps = [], 0
+    for i in range(episodes):
+        ret = min(500.0, 10.0 + 4 * i * scale)
+        steps += int(ret)
+        rows.append((round(0.01 * steps / 100, 3), steps, ret))
+    return rows
+
+
+# Aggregation ---------------------------------------------------------------------------
+def test_aggregate_medians_ranges_and_counts():
+    stats = bench.aggregate(fabricated_runs())
+    assert (stats["runs"], stats["completed"], stats["solved"], stats["unsolved"],
+            stats["failed"]) == (4, 3, 2, 1, 1)
+    assert stats["seconds"] == {"median": 20.0, "min": 10.0, "max": 40.0, "n": 3}
+    assert stats["env_steps"]["median"] == 80_000
+    assert stats["steps_per_second"] == {"median": 4000.0, "min": 2500.0, "max": 5000.0, "n": 3}
+    # The failed run's RSS does not count: it never trained.
+    assert stats["peak_rss_mib"] == {"median": 710.0, "min": 700.0, "max": 720.0, "n": 3}
+
+
+def test_aggregate_of_nothing_and_even_counts():
+    empty = bench.aggregate([])
+    assert empty["runs"] == 0 and empty["seconds"] is None
+    assert bench.describe([1, 2, 3, 10]) == {"median": 2.5, "min": 1.0, "max": 10.0, "n": 4}
+    assert bench.describe([None, None]) is None
+
+
+def test_extras_from_summary_and_progress_lines():
+    runs = [{"summary": summary(0, 10.0, 50_000, algo="ga3c", pps=100.0),
+             "progress_means": {"pps": 1.0, "tps": 20.0}},
+            {"summary": summary(1, 10.0, 50_000, algo="ga3c"),
+             "progress_means": {"pps": 300.0, "tps": 40.0}}]
+    extras = bench.aggregate(runs)["extras"]
+    # The summary wins over progress lines for the same figure.
+    assert extras["pps"]["median"] == 200.0
+    assert extras["tps"] == {"median": 30.0, "min": 20.0, "max": 40.0, "n": 2}
+
+
+def test_compare_ratios_to_peer_and_env_limit():
+    stats = bench.aggregate(fabricated_runs())
+    peer = bench.peer_aggregate(PEER)
+    limit = {"single_steps_per_second": 40_000.0, "vector_steps_per_second": 20_000.0}
+    ratios = bench.compare(stats, peer, limit)
+    assert ratios["time_to_solve_ratio"] == pytest.approx(20.0 / 30.0)
+    assert ratios["env_steps_ratio"] == pytest.approx(80_000 / 120_000)
+    assert ratios["steps_per_second_ratio"] == pytest.approx(4000.0 / 4000.0)
+    assert ratios["fraction_of_single_env"] == pytest.approx(0.1)
+    assert ratios["fraction_of_vector_env"] == pytest.approx(0.2)
+    no_peer = bench.compare(stats, None, None)
+    assert no_peer["time_to_solve_ratio"] is None and no_peer["fraction_of_single_env"] is None
+
+
+def test_parse_summary_and_progress():
+    out = ("env_steps 1,000 | episodes 5 | mean_return_100 - | steps/s 4,000 | pps 10,000.0 "
+           "| tps 20.0\n"
+           "env_steps 2,000 | episodes 9 | mean_return_100 20.0 | steps/s 4,000 | pps 30,000.0 "
+           "| tps 40.0\n"
+           "env_steps 2,100 | episodes 9 | mean_return_100 20.0 | steps/s 400 | pps 3.0 "
+           "| tps 4.0\n"
+           "final checkpoint: x\n" + json.dumps(summary(0, 1.0, 2100)) + "\n")
+    assert bench.parse_summary(out)["env_steps"] == 2100
+    # The last, partial interval is left out of the means.
+    assert bench.parse_progress(out) == {"pps": 20_000.0, "tps": 30.0}
+    assert bench.parse_summary("no json here\n") is None
+    assert bench.parse_summary('{"not": "a summary"}') is None
+
+
+def test_read_peer_skips_noise_and_rejects_bad_files(tmp_path):
+    path = tmp_path / "peer.jsonl"
+    path.write_text("Collecting torch\n" + "\n".join(json.dumps(p) for p in PEER) + "\n{bad\n")
+    assert [p["seed"] for p in bench.read_peer(path)] == [0, 1, 2]
+    with pytest.raises(UserInputError, match="cannot read peer file"):
+        bench.read_peer(tmp_path / "missing.jsonl")
+    (tmp_path / "empty.jsonl").write_text("nothing\n")
+    with pytest.raises(UserInputError, match="no JSON summary line"):
+        bench.read_peer(tmp_path / "empty.jsonl")
+
+
+def test_render_results_states_ratios_and_sections():
+    runs = fabricated_runs()
+    for run in runs:
+        run.setdefault("logdir", f"results/runs/x/a3c-seed{run['seed']}")
+    stats = bench.aggregate(runs)
+    peer = {"name": "SB3 A2C", "source": "peer.jsonl", "runs": PEER,
+            "stats": bench.peer_aggregate(PEER)}
+    limit = {"env": "CartPole-v1", "actions": "uniform random", "vector_envs": 8,
+             "single_steps_per_second": 40_000.0, "vector_steps_per_second": 20_000.0}
+    data = {
+        "meta": {"command": "python benchmarks/run.py --peer peer.jsonl", "date": "2026-01-01",
+                 "host": "h", "cpu_count": 2, "cpu_model": "cpu", "python": "3.11",
+                 "packages": {"tensorflow": "2.21"}, "env": "CartPole-v1",
+                 "reward_threshold": 475.0, "seeds": 4, "max_seconds": 40.0,
+                 "scaling_seconds": 5.0, "quick": False, "total_seconds": 321.0},
+        "env_limit": limit,
+        "algorithms": {"a3c": {"runs": runs, "stats": stats,
+                               "ratios": bench.compare(stats, peer["stats"], limit)}},
+        "peer": peer,
+        "scaling": {"a3c": {"option": "--workers", "points": [
+            {"value": 1, "summary": summary(0, 5.0, 10_000), "peak_rss_mib": 1.0}]}},
+        "serving": {"measured": True, "command": "python benchmarks/serving_latency.py",
+                    "models": [{"model": "a3c", "exported_action_us": 100.0,
+                                "keras_tf_function_us": 200.0, "ratio": 0.5}]},
+        "plots": {"curves": "results/c.png", "scaling": "results/s.png"},
+    }
+    text = bench.render_results(data, "results/x.json")
+    for section in RESULTS_SECTIONS:
+        assert section in text
+    assert "`python benchmarks/run.py --peer peer.jsonl`" in text
+    assert "| A3C | 2/4 | >= 20.0 | 0.67x | 4,000 | 1.00x | 0.67x | 10% / 20% |" in text
+    assert "![learning curves](results/c.png)" in text
+    assert "Total wall time of the command: 321 s" in text
+    assert "| a3c | 100.00 | 200.00 | 0.50 |" in text
+
+
+def test_serving_latency_parsed_or_not_measured(tmp_path):
+    assert not bench.run_serving_latency(tmp_path)["measured"]
+    script = tmp_path / "benchmarks" / "serving_latency.py"
+    script.parent.mkdir()
+    script.write_text("import json\nprint('warming up')\n"
+                      "print(json.dumps({'model': 'a3c', 'exported_action_us': 1.5}))\n")
+    result = bench.run_serving_latency(tmp_path)
+    assert result["measured"] and result["models"][0]["exported_action_us"] == 1.5
+
+
+def test_run_measured_reports_rss_summary_and_timeout(tmp_path):
+    code = ("import json; x = bytearray(64 * 1024 * 1024); "
+            f"print(json.dumps({summary(0, 1.0, 10)!r}))")
+    result = bench.run_measured([sys.executable, "-c", code], tmp_path / "ok", timeout=60)
+    assert result["returncode"] == 0 and result["summary"]["env_steps"] == 10
+    assert result["peak_rss_mib"] >= 64
+    assert (tmp_path / "ok" / "stdout.txt").is_file()
+    slow = bench.run_measured([sys.executable, "-c", "import time; time.sleep(60)"],
+                              tmp_path / "slow", timeout=0.5)
+    assert slow["timed_out"] and slow["summary"] is None and "error" in slow
+
+
+def test_env_limit_measures_both_settings():
+    limit = bench.measure_env_limit(seconds=0.1)
+    assert limit["single_steps_per_second"] > 1000
+    assert limit["vector_steps_per_second"] > 1000
+
+
+# Plots ------------------------------------------------------------------------------------
+def test_rolling_mean_and_band():
+    assert plotting.rolling_mean([1, 2, 3, 4], window=2).tolist() == [1.0, 1.5, 2.5, 3.5]
+    grid, median, low, high = plotting.band(
+        [np.array([1.0, 2.0]), np.array([1.0, 4.0])],
+        [np.array([10.0, 20.0]), np.array([30.0, 40.0])], points=5)
+    assert grid.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # Before the first episode: NaN; a run that stopped keeps its last value.
+    assert median[1] == 20.0 and low[4] == 20.0 and high[4] == 40.0
+    assert np.isnan(median[0])
+
+
+def test_plot_command_draws_png_grouped_by_algo(tmp_path):
+    runs = [write_csv(tmp_path / "a0", rising_rows()),
+            write_csv(tmp_path / "a1", rising_rows(scale=2)),
+            write_csv(tmp_path / "g0", rising_rows(scale=3), algo="ga3c")]
+    peer = tmp_path / "peer.jsonl"
+    peer.write_text("\n".join(json.dumps(p) for p in PEER))
+    out = tmp_path / "curves.png"
+    args = argparse.Namespace(run_dirs=[str(r) for r in runs], out=str(out), labels=None,
+                              peer=str(peer), threshold=None, title="t")
+    assert plotting.run(args) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    logs = [plotting.read_episodes(r) for r in runs]
+    assert [log.algo for log in logs] == ["a3c", "a3c", "ga3c"]
+    assert plotting._threshold_of(logs) == 475.0
+    bad = argparse.Namespace(**{**vars(args), "labels": ["one,two"]})
+    with pytest.raises(UserInputError, match="one per RUN_DIR"):
+        plotting.run(bad)
+
+
+def test_plot_command_line_one_line_errors(tmp_path):
+    good = write_csv(tmp_path / "good", rising_rows(20))
+    done = run_command(["-m", "tfa3c.cli", "plot", str(good), "--labels", "mine",
+                        "--out", str(tmp_path / "c.png")], timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
+    corrupt = write_csv(tmp_path / "corrupt", [], header="this,is,not")
+    empty = write_csv(tmp_path / "empty", [])
+    malformed = write_csv(tmp_path / "malformed", [])
+    (malformed / "episodes.csv").write_text("wall_time,env_steps,return,length\n1.0,x,3,3\n")
+    for path, message in ((tmp_path / "missing", "is not a run folder"),
+                          (tmp_path, "cannot read"),
+                          (corrupt, "is not an episode CSV"),
+                          (empty, "has no episodes"),
+                          (malformed, "line 2 is malformed")):
+        done = run_command(["-m", "tfa3c.cli", "plot", str(path),
+                            "--out", str(tmp_path / "x.png")], timeout=60)
+        assert done.returncode == 2, (path, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+# The command -------------------------------------------------------------------------------
+def test_bench_rejects_bad_input(tmp_path):
+    for args, message in ((["--algos", "ppo"], "unknown algorithm"),
+                          (["--peer", str(tmp_path / "nope")], "cannot read peer file"),
+                          (["--seeds", "0"], "--seeds must be at least 1"),
+                          (["--workers-list", "1,x"], "--workers-list must be")):
+        done = run_command(["-m", "tfa3c.cli", "bench", "--out", str(tmp_path / "o"), *args],
+                           timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+
+
+def test_bench_quick_produces_well_formed_files(tmp_path, root):
+    algos = [a for a in bench.ALGOS if (root / "examples" / f"{a}_cartpole.py").is_file()]
+    out = tmp_path / "bench"
+    done = run_command(["-m", "tfa3c.cli", "bench", "--quick", "--no-serving", "--progress",
+                        "lines", "--algos", ",".join(algos), "--out", str(out)], timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [json_path] = (out / "results").glob("*.json")
+    data = json.loads(json_path.read_text())
+    assert set(data) >= {"meta", "env_limit", "algorithms", "peer", "scaling", "serving", "plots"}
+    assert data["meta"]["quick"] and data["meta"]["seeds"] == 1
+    assert data["env_limit"]["single_steps_per_second"] > 0
+    for algo in algos:
+        entry = data["algorithms"][algo]
+        assert entry["stats"]["completed"] == 1, entry["runs"]
+        run = entry["runs"][0]
+        assert set(run["summary"]) >= set(bench.SUMMARY_KEYS)
+        assert run["peak_rss_mib"] > 50
+        assert (out / run["logdir"] / "episodes.csv").is_file()
+        assert set(entry["ratios"]) >= {"time_to_solve_ratio", "fraction_of_single_env"}
+        assert entry["ratios"]["fraction_of_single_env"] > 0
+        [point] = data["scaling"][algo]["points"]
+        assert point["summary"]["steps_per_second"] > 0, point
+    text = (out / "RESULTS.md").read_text()
+    for section in RESULTS_SECTIONS:
+        assert section in text
+    assert "Quick mode" in text and "not measured" in text
+    for name in ("curves", "scaling"):
+        png = out / data["plots"][name]
+        assert png.read_bytes()[:8] == PNG_MAGIC
+        assert f"]({data['plots'][name]})" in text
+    assert "[1/" in done.stdout  # plain progress lines off a terminal

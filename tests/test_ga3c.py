@@ -1,0 +1,303 @@
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import run_command
+
+from tfa3c.acting import softmax
+from tfa3c.config import GA3CConfig
+from tfa3c.envs import Transition
+from tfa3c.errors import TrainingError
+from tfa3c.ga3c import GA3C, GA3CAgent, epsilon_at, n_step_returns
+from tfa3c.returns import discounted_returns
+
+
+def small_config(tmp_path, **overrides) -> GA3CConfig:
+    options = dict(agents=2, envs_per_agent=2, progress_bar="none", log_interval=0.5,
+                   logdir=str(tmp_path / "run"))
+    options.update(overrides)
+    return GA3CConfig(**options)
+
+
+def live_ga3c_threads() -> list[str]:
+    return [thread.name for thread in threading.enumerate()
+            if thread.name.startswith("ga3c-") and thread.is_alive()]
+
+
+# n-step returns ---------------------------------------------------------------------------
+class ScriptedEnvs:
+    """Three environments whose observations, rewards and episode ends follow a script.
+
+    The first component of an observation is its value under the fake predictor below:
+    100 + 10 t + env for the observation acted on at step t, 7 and 3 for the final
+    observations of the two truncated episodes.
+    """
+
+    num_envs, num_actions, observation_size = 3, 2, 2
+
+    def __init__(self):
+        self.t = 0
+        self.observations = self._observations(0)
+        # step t: (terminated, truncated) per env
+        self.script = {
+            0: ([False, False, False], [False, False, True]),  # env 2 cut at its first step
+            1: ([True, False, False], [False, False, False]),  # env 0: a 2-step episode
+            2: ([False, False, True], [False, True, False]),  # env 1 cut at the last step
+        }
+        self.finals = {0: [[3.0, 0.0]], 2: [[7.0, 0.0]]}
+
+    def _observations(self, t):
+        return np.array([[100.0 + 10 * t + env, 1.0] for env in range(3)], np.float32)
+
+    def step(self, actions):
+        terminated, truncated = self.script[self.t]
+        rewards = np.array([1.0 + self.t + 10 * env for env in range(3)], np.float32)
+        finals = np.array(self.finals.get(self.t, np.empty((0, 2))), np.float32)
+        self.t += 1
+        self.observations = self._observations(self.t)
+        return Transition(self.observations, rewards, np.array(terminated), np.array(truncated),
+                          finals, [], [])
+
+    def close(self):
+        pass
+
+
+def test_agent_builds_n_step_returns_by_hand(tmp_path):
+    gamma, scale = 0.5, 0.5
+    config = small_config(tmp_path, n_steps=3, gamma=gamma, reward_scale=scale)
+    agent = GA3CAgent(0, config, envs=ScriptedEnvs())
+    requested = []
+    experience = None
+    for step in range(4):  # the rollout is complete once step 3's values are known
+        observations = agent.observations_to_predict()
+        requested.append(observations[:, 0].tolist())
+        probabilities = np.full((len(observations), 2), 0.5)
+        experience, _ = agent.act(probabilities, observations[:, 0].copy(), policy_version=step)
+        assert (experience is None) == (step < 3)
+    # Final observations ride along with the next request, after the current ones.
+    assert requested[1] == [110.0, 111.0, 112.0, 3.0]
+    assert requested[3] == [130.0, 131.0, 132.0, 7.0]
+
+    def reward(t, env):
+        return scale * (1.0 + t + 10 * env)
+
+    g = gamma
+    expected = np.zeros((3, 3))
+    # env 0: terminated at t=1 (an episode shorter than n), then live to the end: V(130).
+    expected[1, 0] = reward(1, 0)
+    expected[0, 0] = reward(0, 0) + g * reward(1, 0)
+    expected[2, 0] = reward(2, 0) + g * 130.0
+    # env 1: truncated at the last step: V(final observation) = 7, not V(131).
+    expected[2, 1] = reward(2, 1) + g * 7.0
+    expected[1, 1] = reward(1, 1) + g * expected[2, 1]
+    expected[0, 1] = reward(0, 1) + g * expected[1, 1]
+    # env 2: truncated at t=0: V(final observation) = 3; terminated at t=2: 0.
+    expected[0, 2] = reward(0, 2) + g * 3.0
+    expected[2, 2] = reward(2, 2)
+    expected[1, 2] = reward(1, 2) + g * expected[2, 2]
+    np.testing.assert_allclose(experience.returns.reshape(3, 3), expected, rtol=1e-6)
+    np.testing.assert_array_equal(experience.observations[:, 0].reshape(3, 3),
+                                  [[100, 101, 102], [110, 111, 112], [120, 121, 122]])
+    np.testing.assert_array_equal(experience.policy_versions.reshape(3, 3),
+                                  [[0, 0, 0], [1, 1, 1], [2, 2, 2]])
+    assert experience.actions.shape == (9,)
+
+
+def test_vectorized_returns_match_the_shared_reference():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        steps, envs = rng.integers(1, 10), rng.integers(1, 20)
+        rewards = rng.normal(size=(steps, envs)).astype(np.float32)
+        terminated = rng.random((steps, envs)) < 0.2
+        truncated = (rng.random((steps, envs)) < 0.2) & ~terminated
+        next_values = rng.normal(size=(steps, envs)).astype(np.float32)
+        np.testing.assert_allclose(
+            n_step_returns(rewards, terminated, truncated, next_values, 0.97),
+            discounted_returns(rewards, terminated, truncated, next_values, 0.97),
+            rtol=1e-5, atol=1e-5)
+
+
+def test_epsilon_schedule():
+    config = GA3CConfig()
+    assert epsilon_at(config, 0) == pytest.approx(0.4)
+    assert epsilon_at(config, 37_500) == pytest.approx(0.275)
+    assert epsilon_at(config, 10**6) == pytest.approx(0.15)
+    assert epsilon_at(config.replace(exploration=False), 0) == 0.0
+
+
+# Predictors -------------------------------------------------------------------------------
+def test_one_forward_pass_answers_several_agents(tmp_path):
+    algorithm = GA3C(small_config(tmp_path, agents=3))
+    sizes = []
+    predict = algorithm.predictor.predict
+
+    def counting(observations):
+        sizes.append(len(observations))
+        return predict(observations)
+
+    algorithm.predictor.predict = counting
+    for agent in algorithm.agents:
+        algorithm.prediction_queue.put((agent.index, agent.observations_to_predict()))
+    predictor = threading.Thread(target=algorithm._run_predictor, args=(0,))
+    predictor.start()
+    try:
+        responses = [queue.get(timeout=20) for queue in algorithm.response_queues]
+    finally:
+        algorithm.stop_event.set()
+        predictor.join(10)
+        algorithm._close()
+    assert not predictor.is_alive()
+    assert sizes == [6]  # three requests of two observations, one forward pass
+    for agent, (probabilities, values, version) in zip(algorithm.agents, responses, strict=True):
+        logits, expected_values = algorithm.model(agent.envs.observations)
+        np.testing.assert_allclose(values, expected_values, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(probabilities, softmax(np.asarray(logits)), rtol=1e-5)
+        assert version == 0
+
+
+# A short training run, shared by the tests below ------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("ga3c") / "run"
+    algorithm = GA3C(GA3CConfig(max_steps=60_000, seed=1, progress_bar="none",
+                                logdir=str(logdir)))
+    summary = algorithm.learn()
+    return algorithm, summary, live_ga3c_threads()
+
+
+def test_learns_cartpole_well_above_random(trained):
+    algorithm, summary, _ = trained
+    assert summary["algo"] == "ga3c"
+    assert summary["env_steps"] >= 60_000 or summary["solved"]
+    # A random policy averages about 22.
+    assert summary["mean_return_100"] > 100, summary
+    assert algorithm.policy_version > 100
+
+
+def test_predictors_batch_requests_during_training(trained):
+    algorithm, _, _ = trained
+    passes = sum(counters.forward_passes for counters in algorithm.predictor_counters)
+    requests = sum(counters.requests for counters in algorithm.predictor_counters)
+    assert requests / passes > 1.5, (requests, passes)
+
+
+def test_shutdown_leaves_no_live_thread(trained):
+    algorithm, _, alive = trained
+    assert alive == []
+    assert not any(thread.is_alive() for thread in algorithm.supervisor.threads)
+    assert len(algorithm.supervisor.threads) == 4 + 1 + 1
+
+
+# Failures ---------------------------------------------------------------------------------
+def failing_after(calls: int, function):
+    count = 0
+
+    def wrapper(*args):
+        nonlocal count
+        count += 1
+        if count > calls:
+            raise RuntimeError("injected failure")
+        return function(*args)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("role", ["predictor", "trainer"])
+def test_a_failing_thread_stops_training_and_reaches_the_caller(tmp_path, role):
+    algorithm = GA3C(small_config(tmp_path))
+    if role == "predictor":
+        algorithm.predictor.predict = failing_after(20, algorithm.predictor.predict)
+    else:
+        algorithm.learner.train = failing_after(3, algorithm.learner.train)
+    start = time.perf_counter()
+    with pytest.raises(TrainingError, match="injected failure") as raised:
+        algorithm.learn()
+    assert time.perf_counter() - start < 10
+    assert f"ga3c-{role}-0" in str(raised.value)
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert live_ga3c_threads() == []
+
+
+# Distribution -----------------------------------------------------------------------------
+REPLICA_CHECK = """
+import json
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import numpy as np
+from tfa3c.acting import softmax
+from tfa3c.config import GA3CConfig
+from tfa3c.ga3c import Learner, make_strategy
+from tfa3c.networks import FeedForwardActorCritic, build_model
+
+rng = np.random.default_rng(0)
+# Uneven shards (37 rows: 19 and 18), a replica with no rows (1 row), an even batch.
+batches = [(rng.normal(size=(rows, 4)).astype(np.float32),
+            rng.integers(0, 2, rows).astype(np.int32),
+            rng.normal(size=rows).astype(np.float32)) for rows in (37, 1, 64)]
+initial = [rng.normal(scale=0.5, size=w.shape).astype(np.float32)
+           for w in build_model(FeedForwardActorCritic(2, (16,)), 4).get_weights()]
+results = {}
+for optimizer_name, clip_norm in (("sgd", None), ("sgd", 0.05), ("rmsprop", None)):
+    config = GA3CConfig(clip_norm=clip_norm)
+    runs = []
+    for devices in (("/cpu:0",), ("/cpu:0", "/cpu:1")):
+        strategy = make_strategy(devices)
+        with strategy.scope():
+            model = build_model(FeedForwardActorCritic(2, (16,)), 4)
+            model.set_weights(initial)
+            optimizer = (keras.optimizers.SGD(0.5) if optimizer_name == "sgd" else
+                         keras.optimizers.RMSprop(1e-2, rho=0.99))
+            optimizer.build(model.trainable_variables)
+        learner = Learner(model, optimizer, strategy, config, 4)
+        metrics = [learner.train(*batch) for batch in batches]
+        runs.append((model.get_weights(), metrics, strategy.num_replicas_in_sync))
+    (one, one_metrics, one_replicas), (two, two_metrics, two_replicas) = runs
+    results[f"{optimizer_name}_{clip_norm}"] = {
+        "replicas": [one_replicas, two_replicas],
+        "weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(one, two)),
+        "moved": max(float(np.abs(a - b).max()) for a, b in zip(one, initial)),
+        "loss_diff": max(abs(a["loss"] - b["loss"]) for a, b in zip(one_metrics, two_metrics)),
+        "grad_norm": one_metrics[0]["grad_norm"],
+    }
+print(json.dumps(results))
+"""
+
+
+def test_one_and_two_replicas_give_the_same_update():
+    result = run_command(["-c", REPLICA_CHECK], timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, figures in results.items():
+        assert figures["replicas"] == [1, 2], name
+        assert figures["moved"] > 1e-2, (name, figures)  # the updates did something
+        assert figures["weight_diff"] < 1e-6, (name, figures)
+        assert figures["loss_diff"] < 1e-5, (name, figures)
+    assert results["sgd_0.05"]["grad_norm"] > 0.05  # the clipped case really clips
+
+
+# Bad input --------------------------------------------------------------------------------
+def stderr_lines(text: str) -> list[str]:
+    """Stderr without TensorFlow's native start-up chatter (absl logs before Python runs)."""
+    return [line for line in text.splitlines()
+            if line.strip() and not line.startswith("WARNING: All log messages before absl")
+            and not (len(line) > 5 and line[0] in "IWE" and line[1:5].isdigit())
+            and not line.startswith("To enable the following instructions")]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--agents", "0"], "agents=0"),
+    (["--max-prediction-batch", "0"], "max_prediction_batch=0"),
+    (["--devices", "/gpu:7"], "/gpu:7"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(options, message):
+    result = run_command(["examples/ga3c_cartpole.py", "--no-export", *options])
+    lines = stderr_lines(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ga3c_cartpole.py: error:") and message in lines[0]
+    if message == "/gpu:7":
+        assert "available:" in lines[0] and "CPU:0" in lines[0]

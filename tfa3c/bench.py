@@ -1,0 +1,1033 @@
+"""`tfa3c bench`: A3C and GA3C on CartPole-v1 against a peer, with curves and scaling.
+
+One command measures everything the results page states, in the same session:
+
+1. the environment's own limit (random actions, one environment and a vector of 8);
+2. each algorithm's example for seeds 0..K-1, each run its own subprocess, with its JSON
+   summary, its `episodes.csv` and its peak resident memory (`os.wait4`);
+3. env steps/s against A3C workers and GA3C agents (short fixed-time runs);
+4. the serving latency printed by `benchmarks/serving_latency.py`, when it exists;
+
+then writes `<out>/results/<stamp>-<host>.json` (every raw figure), the learning-curve
+and scaling PNGs beside it, and regenerates `<out>/RESULTS.md` from that JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib.metadata
+import importlib.util
+import json
+import os
+import pathlib
+import platform
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from tfa3c.errors import UserInputError
+
+ENV_ID = "CartPole-v1"
+ALGOS = ("a3c", "ga3c")
+ALGO_NAMES = {"a3c": "A3C", "ga3c": "GA3C", "sb3-a2c": "SB3 A2C"}
+SUMMARY_KEYS = ("algo", "env", "seed", "solved", "seconds", "env_steps", "episodes",
+                "steps_per_second", "mean_return_100")
+# Figures aggregated over seeds (median/min/max), in table order.
+FIGURES = ("seconds", "env_steps", "steps_per_second", "peak_rss_mib")
+FIGURE_NAMES = {"seconds": "seconds to solve", "env_steps": "env steps to solve",
+                "steps_per_second": "env steps/s", "peak_rss_mib": "peak RSS (MiB)"}
+
+# The knob each algorithm scales, and its points.
+SCALING = {"a3c": ("--workers", (1, 2, 4, 8)), "ga3c": ("--agents", (1, 4, 16, 64))}
+QUICK_SCALING = {"a3c": (2,), "ga3c": (16,)}  # one point each: the smoke test stays short
+
+# Budget of the full benchmark on a 2-core machine (target: under 10 minutes for 5 seeds
+# of both algorithms). A run costs its training time plus about 5-8 s of interpreter,
+# TensorFlow and model start-up; the serving script about 15 s. The worst case, every
+# run out of budget, is about 10 x (35 + 8) + 8 x (5 + 8) + 15 + 4 = 553 s; runs that
+# solve early finish sooner.
+DEFAULT_SEEDS = 5
+DEFAULT_MAX_SECONDS = 35.0
+_STARTUP_SECONDS = 8.0  # for the worst-case estimate printed at the start
+DEFAULT_SCALING_SECONDS = 5.0
+DEFAULT_ENV_LIMIT_SECONDS = 2.0
+QUICK_MAX_SECONDS = 3.0
+QUICK_SCALING_SECONDS = 2.0
+QUICK_ENV_LIMIT_SECONDS = 0.5
+VECTOR_ENVS = 8
+# Start-up, final checkpoint and summary on top of --max-seconds before a run counts as hung.
+_RUN_GRACE_SECONDS = 120.0
+_POLL_SECONDS = 0.1
+SERVING_SCRIPT = pathlib.Path("benchmarks") / "serving_latency.py"
+PEER_SCRIPT = pathlib.Path("..") / "shared" / "peers" / "sb3_a2c.sh"
+
+
+# Locations ---------------------------------------------------------------------------
+def project_root() -> pathlib.Path:
+    """The folder that holds `tfa3c/` (the repository root in a source checkout)."""
+    return pathlib.Path(__file__).resolve().parents[1]
+
+
+def default_out_dir() -> pathlib.Path:
+    """`benchmarks/` of the checkout when there is one, else `./benchmarks`."""
+    candidate = project_root() / "benchmarks"
+    return candidate if candidate.is_dir() else pathlib.Path("benchmarks")
+
+
+def training_command(algo: str, root: pathlib.Path | None = None) -> list[str]:
+    """The command line (before per-run options) that trains `algo` on CartPole-v1.
+
+    The example script when the checkout has it, else `tfa3c train` through the module,
+    which is the same code path.
+
+    Raises:
+        UserInputError: neither the example nor the algorithm's module exists.
+    """
+    root = root or project_root()
+    example = root / "examples" / f"{algo}_cartpole.py"
+    if example.is_file():
+        return [sys.executable, str(example)]
+    if importlib.util.find_spec(f"tfa3c.{algo}") is not None:
+        return [sys.executable, "-m", "tfa3c.cli", "train", algo, "--env", ENV_ID]
+    raise UserInputError(f"{algo.upper()} is not available: {example} not found and no module "
+                         f"tfa3c.{algo}; choose --algos from what exists")
+
+
+# Running one subprocess ------------------------------------------------------------
+def parse_summary(stdout: str) -> dict[str, Any] | None:
+    """The JSON summary a training run prints as its last line, or None."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) and "algo" in value else None
+    return None
+
+
+_PROGRESS_COMMON = {"env_steps", "episodes", "mean_return_100", "steps/s"}
+
+
+def parse_progress(stdout: str) -> dict[str, float]:
+    """Means over a run's progress lines of the figures beyond the common ones.
+
+    GA3C prints PPS, TPS, prediction batch, policy lag, ... only on its progress lines
+    (`name value | name value ...`, see `tfa3c.progress.format_progress`), not in its
+    summary. The last line covers only the stretch up to the stop, so it is left out
+    when there are others.
+    """
+    lines = []
+    for line in stdout.splitlines():
+        if not line.startswith("env_steps "):
+            continue
+        figures = {}
+        for part in line.split(" | "):
+            name, _, value = part.strip().rpartition(" ")
+            if name and name not in _PROGRESS_COMMON:
+                with contextlib.suppress(ValueError):
+                    figures[name] = float(value.replace(",", ""))
+        lines.append(figures)
+    if len(lines) > 1:
+        lines = lines[:-1]
+    names = [name for figures in lines for name in figures]
+    return {name: round(statistics.fmean(f[name] for f in lines if name in f), 2)
+            for name in dict.fromkeys(names)}
+
+
+def run_measured(command: Sequence[str], log_dir: pathlib.Path, timeout: float,
+                 cwd: pathlib.Path | None = None) -> dict[str, Any]:
+    """Runs `command` as a child process and measures it.
+
+    stdout and stderr go to `log_dir/stdout.txt` and `log_dir/stderr.txt`. The child is reaped
+    with `os.wait4`, whose resource usage is the child's own (its peak RSS, not the
+    largest of all children so far as `RUSAGE_CHILDREN` would give). Past `timeout`
+    seconds it gets SIGTERM (an orderly stop that still prints the summary), then SIGKILL.
+
+    Returns:
+        `returncode`, `wall_seconds`, `peak_rss_mib`, `summary` (parsed last line or
+        None), `timed_out`, and the last stderr line as `error` when it failed.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path = log_dir / "stdout.txt"
+    err_path = log_dir / "stderr.txt"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    timed_out = False
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        process = subprocess.Popen(list(command), stdout=out, stderr=err, cwd=cwd, env=env,
+                                   stdin=subprocess.DEVNULL)
+        try:
+            status, usage = _wait_with_timeout(process, timeout)
+            timed_out = status is None
+            if timed_out:
+                status, usage = _stop(process)
+        except BaseException:  # Ctrl-C of the bench: do not leave a training behind
+            if process.returncode is None:
+                _stop(process)
+            raise
+    wall = time.perf_counter() - start
+    stdout = out_path.read_text()
+    stderr = err_path.read_text()
+    result: dict[str, Any] = {
+        "returncode": process.returncode,
+        "wall_seconds": round(wall, 2),
+        # ru_maxrss is in KiB on Linux, bytes on macOS.
+        "peak_rss_mib": round(usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin"
+                                                 else 1024), 1),
+        "summary": parse_summary(stdout),
+        "progress_means": parse_progress(stdout),
+        "timed_out": timed_out,
+    }
+    if process.returncode != 0 or result["summary"] is None:
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        result["error"] = (lines[-1] if lines else f"exit status {process.returncode}, "
+                           "no summary line")[:300]
+    return result
+
+
+def _wait_with_timeout(process: subprocess.Popen, timeout: float):
+    deadline = time.perf_counter() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            # Tell Popen the child is reaped, so it never waits for it again.
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return status, usage
+        if time.perf_counter() >= deadline:
+            return None, None
+        time.sleep(_POLL_SECONDS)
+
+
+def _stop(process: subprocess.Popen):
+    """SIGTERM, 20 s to stop in order, then SIGKILL; reaps the child."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    status, usage = _wait_with_timeout(process, 20.0)
+    if status is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return status, usage
+
+
+# Inputs -----------------------------------------------------------------------------
+def read_peer(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Reads the peer's JSON lines (one per seed, as `sb3_a2c.sh` prints them).
+
+    Lines that are not JSON objects with the summary keys (pip chatter, blank lines) are
+    skipped.
+
+    Raises:
+        UserInputError: the file is missing or holds no summary line.
+    """
+    try:
+        text = pathlib.Path(path).read_text()
+    except OSError as error:
+        raise UserInputError(f"cannot read peer file {path}: {error.strerror}") from None
+    runs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict) and {"seconds", "steps_per_second", "env_steps"} <= set(value):
+            runs.append(value)
+    if not runs:
+        raise UserInputError(f"peer file {path} has no JSON summary line (expected lines like "
+                             '{"algo": "sb3-a2c", "seconds": ..., "env_steps": ..., '
+                             '"steps_per_second": ...})')
+    return runs
+
+
+def measure_env_limit(env_id: str = ENV_ID, seconds: float = DEFAULT_ENV_LIMIT_SECONDS,
+                      vector_envs: int = VECTOR_ENVS, seed: int = 0) -> dict[str, Any]:
+    """Env steps/s of the environment alone, with random actions, on one core.
+
+    Actions are drawn in advance so the figure is the environment's cost (plus
+    gymnasium's wrappers, as the algorithms see it), not the sampler's.
+
+    Returns:
+        `single_steps_per_second` (one environment, `reset` when an episode ends) and
+        `vector_steps_per_second` (a `SyncVectorEnv` of `vector_envs`, steps counted per
+        sub-environment), with the seconds each was measured for.
+    """
+    import gymnasium as gym
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    env = gym.make(env_id)
+    env.reset(seed=seed)
+    actions = rng.integers(env.action_space.n, size=4096).tolist()
+    steps = 0
+    start = time.perf_counter()
+    while True:
+        for action in actions:
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+        steps += len(actions)
+        single_elapsed = time.perf_counter() - start
+        if single_elapsed >= seconds:
+            break
+    env.close()
+
+    vector = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * vector_envs)
+    vector.reset(seed=seed)
+    batches = rng.integers(vector.single_action_space.n, size=(256, vector_envs))
+    vector_steps = 0
+    start = time.perf_counter()
+    while True:
+        for batch in batches:
+            vector.step(batch)  # sub-environments reset themselves (autoreset)
+        vector_steps += batches.size
+        vector_elapsed = time.perf_counter() - start
+        if vector_elapsed >= seconds:
+            break
+    vector.close()
+    return {
+        "env": env_id,
+        "actions": "uniform random, drawn in advance",
+        "single_steps_per_second": round(steps / single_elapsed, 1),
+        "single_seconds": round(single_elapsed, 2),
+        "vector_envs": vector_envs,
+        "vector_steps_per_second": round(vector_steps / vector_elapsed, 1),
+        "vector_seconds": round(vector_elapsed, 2),
+    }
+
+
+def run_serving_latency(root: pathlib.Path, timeout: float = 300.0) -> dict[str, Any]:
+    """Runs `benchmarks/serving_latency.py`, if present, and keeps its JSON lines.
+
+    Returns:
+        `{"measured": True, "models": [...], "command": ...}`, or `{"measured": False,
+        "reason": ...}`.
+    """
+    script = root / SERVING_SCRIPT
+    if not script.is_file():
+        return {"measured": False, "reason": f"{SERVING_SCRIPT} not found"}
+    command = [sys.executable, str(script)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True,
+                              timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return {"measured": False, "reason": f"{SERVING_SCRIPT} ran past {timeout:.0f} s"}
+    models = []
+    for line in done.stdout.splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(line)
+            if isinstance(value, dict) and "model" in value:
+                models.append(value)
+    if not models:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        why = lines[-1][:200] if lines else "no JSON line with a \"model\" key"
+        return {"measured": False,
+                "reason": f"{SERVING_SCRIPT} exited {done.returncode}: {why}"}
+    return {"measured": True, "command": f"python {SERVING_SCRIPT}", "models": models}
+
+
+# Aggregation --------------------------------------------------------------------------
+def describe(values: Iterable[float | None]) -> dict[str, float] | None:
+    """Median, min and max of the values that are not None (None if there are none)."""
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return None
+    return {"median": statistics.median(present), "min": min(present), "max": max(present),
+            "n": len(present)}
+
+
+def run_extras(run: dict[str, Any]) -> dict[str, float]:
+    """A run's algorithm-specific figures (GA3C's PPS, TPS, ...).
+
+    Numeric summary keys beyond the common ones, and the means of its progress lines for
+    figures the summary does not carry.
+    """
+    figures = dict(run.get("progress_means") or {})
+    for key, value in (run.get("summary") or {}).items():
+        if key not in SUMMARY_KEYS and isinstance(value, int | float) \
+                and not isinstance(value, bool):
+            figures[key] = value
+    return figures
+
+
+def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Statistics over seeds of one algorithm's runs.
+
+    A run is a dict with `summary` (the JSON summary, None if the run failed) and
+    optionally `peak_rss_mib`. Unsolved runs enter `seconds` and `env_steps` at their
+    stop, so with unsolved runs those medians are lower bounds (`unsolved` says how many).
+
+    Returns:
+        `runs`, `completed`, `solved`, `unsolved`, `failed`, and per figure a
+        `{median, min, max, n}` dict (None when no run has it); `extras` likewise for
+        algorithm-specific figures.
+    """
+    done = [run for run in runs if run.get("summary")]
+    solved = sum(1 for run in done if run["summary"].get("solved"))
+    result: dict[str, Any] = {
+        "runs": len(runs), "completed": len(done), "solved": solved,
+        "unsolved": len(done) - solved, "failed": len(runs) - len(done),
+    }
+    for figure in FIGURES:
+        if figure == "peak_rss_mib":
+            result[figure] = describe(run.get("peak_rss_mib") for run in done)
+        else:
+            result[figure] = describe(run["summary"].get(figure) for run in done)
+    extras = [run_extras(run) for run in done]
+    names = dict.fromkeys(name for figures in extras for name in figures)
+    result["extras"] = {name: describe(figures.get(name) for figures in extras)
+                        for name in names}
+    return result
+
+
+def peer_aggregate(peer_runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """`aggregate` of the peer's summary lines (which carry no RSS)."""
+    return aggregate([{"summary": run} for run in peer_runs])
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _median(stats: dict[str, Any], figure: str) -> float | None:
+    value = stats.get(figure)
+    return None if value is None else value["median"]
+
+
+def compare(stats: dict[str, Any], peer: dict[str, Any] | None,
+            env_limit: dict[str, Any] | None) -> dict[str, float | None]:
+    """Ratios of an algorithm's medians to the peer's medians and to the env's limit.
+
+    `time_to_solve_ratio` below 1 and `steps_per_second_ratio` above 1 mean better than
+    the peer; `env_steps_ratio` below 1 means fewer samples.
+    """
+    result: dict[str, float | None] = {}
+    for figure, name in (("seconds", "time_to_solve_ratio"), ("env_steps", "env_steps_ratio"),
+                         ("steps_per_second", "steps_per_second_ratio")):
+        result[name] = _ratio(_median(stats, figure), _median(peer, figure) if peer else None)
+    sps = _median(stats, "steps_per_second")
+    limit = env_limit or {}
+    result["fraction_of_single_env"] = _ratio(sps, limit.get("single_steps_per_second"))
+    result["fraction_of_vector_env"] = _ratio(sps, limit.get("vector_steps_per_second"))
+    return result
+
+
+# RESULTS.md ----------------------------------------------------------------------------
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _fmt_fraction(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _fmt_stats(stats: dict[str, float] | None, digits: int = 1) -> tuple[str, str]:
+    """`median` and `min-max` cells."""
+    if stats is None:
+        return "-", "-"
+    low, high = _fmt(stats["min"], digits), _fmt(stats["max"], digits)
+    return _fmt(stats["median"], digits), f"{low}-{high}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def render_results(data: dict[str, Any], json_name: str) -> str:
+    """RESULTS.md from the benchmark's JSON (nothing in it is typed by hand).
+
+    Args:
+        data: what `run` writes to the results JSON.
+        json_name: the JSON's path relative to RESULTS.md, for links.
+    """
+    meta = data["meta"]
+    algos = data["algorithms"]
+    peer = data.get("peer")
+    peer_stats = peer["stats"] if peer else None
+    limit = data.get("env_limit")
+    lines = ["# Benchmark results", "",
+             "Generated by the benchmark itself; do not edit by hand - rerun it instead.", "",
+             f"- Command: `{meta['command']}`",
+             f"- Date: {meta['date']}; host: `{meta['host']}`; CPUs: {meta['cpu_count']}"
+             + (f" ({meta['cpu_model']})" if meta.get("cpu_model") else ""),
+             f"- Software: Python {meta['python']}, "
+             + ", ".join(f"{name} {version}" for name, version in meta["packages"].items()),
+             f"- Settings: {meta['seeds']} seed(s) per algorithm (0..{meta['seeds'] - 1}), "
+             f"at most {meta['max_seconds']:g} s of training per run; "
+             f"environment {meta['env']} (solved at mean return "
+             f"{_fmt(meta.get('reward_threshold'))} over 100 episodes)",
+             f"- Total wall time of the command: {meta['total_seconds']:.0f} s",
+             f"- Raw figures: [{json_name}]({json_name})", ""]
+    if meta.get("quick"):
+        lines += ["> **Quick mode** (smoke test): one seed and tiny budgets - these figures "
+                  "say nothing about speed or learning.", ""]
+
+    # Summary: the ratios the project's claims rest on.
+    peer_name = peer["name"] if peer else "the peer"
+    lines += ["## Summary", "",
+              f"Medians over seeds. Ratios are to {peer_name}'s median"
+              + (f" from `{peer['source']}`" if peer else " (no peer given: run with --peer "
+                 "FILE or --run-peer)")
+              + ". Time-to-solve ratio < 1 and env steps/s ratio > 1 mean faster than the peer. "
+              "Fraction of env limit: median env steps/s divided by the environment's own "
+              "steps/s with random actions (one environment / a vector of "
+              f"{limit['vector_envs'] if limit else VECTOR_ENVS}).", ""]
+    rows = []
+    for algo, entry in algos.items():
+        stats, ratios = entry["stats"], entry["ratios"]
+        seconds = _fmt(_median(stats, "seconds"))
+        if stats["unsolved"]:
+            seconds = f">= {seconds}"
+        rows.append([ALGO_NAMES.get(algo, algo), f"{stats['solved']}/{stats['runs']}",
+                     seconds, _fmt_ratio(ratios["time_to_solve_ratio"]),
+                     _fmt(_median(stats, "steps_per_second")),
+                     _fmt_ratio(ratios["steps_per_second_ratio"]),
+                     _fmt_ratio(ratios["env_steps_ratio"]),
+                     f"{_fmt_fraction(ratios['fraction_of_single_env'])} / "
+                     f"{_fmt_fraction(ratios['fraction_of_vector_env'])}"])
+    if peer_stats:
+        peer_ratios = compare(peer_stats, peer_stats, limit)
+        rows.append([peer_name, f"{peer_stats['solved']}/{peer_stats['runs']}",
+                     _fmt(_median(peer_stats, "seconds")), "1.00x",
+                     _fmt(_median(peer_stats, "steps_per_second")), "1.00x", "1.00x",
+                     f"{_fmt_fraction(peer_ratios['fraction_of_single_env'])} / "
+                     f"{_fmt_fraction(peer_ratios['fraction_of_vector_env'])}"])
+    lines += _table(["algorithm", "solved", "median s to solve", "time ratio",
+                     "median env steps/s", "steps/s ratio", "env steps ratio",
+                     "fraction of env limit (1 env / vector)"], rows)
+    if any(entry["stats"]["unsolved"] for entry in algos.values()):
+        lines += ["", ">=: some runs did not solve within the budget; they count at their stop "
+                  "time, so the median is a lower bound."]
+    for algo, entry in algos.items():
+        if entry.get("unavailable"):
+            lines += ["", f"{ALGO_NAMES.get(algo, algo)} was not run: {entry['unavailable']}"]
+    lines.append("")
+
+    # Per algorithm.
+    lines += ["## Per algorithm", "",
+              "Median and range (min-max) over seeds. Seconds count from the start of "
+              "training to the moment the mean return of the last 100 episodes reached the "
+              "threshold (or to the stop); peak RSS is the run's own process "
+              "(`os.wait4`).", ""]
+    header = ["algorithm", "runs", "solved"]
+    for figure in FIGURES:
+        header += [f"{FIGURE_NAMES[figure]} median", "range"]
+    rows = []
+    entries = list(algos.items()) + ([("peer", {"stats": peer_stats})] if peer_stats else [])
+    for algo, entry in entries:
+        stats = entry["stats"]
+        row = [peer_name if algo == "peer" else ALGO_NAMES.get(algo, algo), str(stats["runs"]),
+               str(stats["solved"])]
+        for figure in FIGURES:
+            row += list(_fmt_stats(stats[figure], 0 if figure == "env_steps" else 1))
+        rows.append(row)
+    lines += _table(header, rows)
+    extra_rows = [[ALGO_NAMES.get(algo, algo), name, *_fmt_stats(figure, 2)]
+                  for algo, entry in algos.items()
+                  for name, figure in entry["stats"]["extras"].items()]
+    if extra_rows:
+        lines += ["", "Algorithm-specific figures (per run: the mean of its progress lines, "
+                  "every log interval; then median and range over seeds). pps: predictions/s, "
+                  "tps: training steps/s, pred_batch: observations per forward pass, "
+                  "policy_lag: updates between acting and training.", "",
+                  *_table(["algorithm", "figure", "median", "range"], extra_rows)]
+    lines += ["", "Every run:", ""]
+    rows = []
+    for algo, entry in algos.items():
+        for run in entry["runs"]:
+            summary = run.get("summary") or {}
+            solved = "failed" if not summary else "yes" if summary.get("solved") else "no"
+            rows.append([ALGO_NAMES.get(algo, algo), str(run["seed"]), solved,
+                         _fmt(summary.get("seconds")),
+                         _fmt(summary.get("env_steps"), 0), _fmt(summary.get("steps_per_second")),
+                         _fmt(summary.get("mean_return_100")), _fmt(run.get("peak_rss_mib")),
+                         summary.get("stop_reason") or run.get("error", "-"),
+                         f"`{run['logdir']}`"])
+    if peer:
+        for run in peer["runs"]:
+            rows.append([peer_name, str(run.get("seed", "-")),
+                         "yes" if run.get("solved") else "no",
+                         _fmt(run.get("seconds")), _fmt(run.get("env_steps"), 0),
+                         _fmt(run.get("steps_per_second")), _fmt(run.get("mean_return_100")),
+                         "-", "-", "-"])
+    lines += _table(["algorithm", "seed", "solved", "seconds", "env steps", "env steps/s",
+                     "mean return 100", "peak RSS MiB", "stop", "run folder"], rows)
+    lines.append("")
+
+    # Environment limit.
+    lines += ["## Environment's own limit", ""]
+    if limit:
+        lines += [f"{limit['env']} alone (actions: {limit['actions']}), in the benchmark's "
+                  "own process (one core):", "",
+                  *_table(["setting", "env steps/s"], [
+                      ["one environment (`env.step`, `reset` when done)",
+                       _fmt(limit["single_steps_per_second"])],
+                      [f"`SyncVectorEnv` of {limit['vector_envs']} (steps per sub-env)",
+                       _fmt(limit["vector_steps_per_second"])]]), ""]
+    else:
+        lines += ["not measured", ""]
+
+    # Curves.
+    lines += ["## Learning curves", ""]
+    curves = data.get("plots", {}).get("curves")
+    if curves:
+        lines += [f"![learning curves]({curves})", "",
+                  "Mean return of the last 100 episodes against env steps (left) and "
+                  "wall-clock seconds since the start of training (right): the line is the "
+                  "median over seeds on a common grid, the band the min-max over seeds; a run "
+                  "that stopped (solved or out of budget) keeps its last value. "
+                  + ("The peer prints only summaries, so it is a marker at its median "
+                     "(env steps, threshold) and (seconds, threshold) with its min-max as "
+                     "error bars. " if peer else "")
+                  + "The dashed line is the reward threshold. Draw the same figure from any "
+                  "runs with `tfa3c plot RUN_DIR...`.", ""]
+    else:
+        lines += ["not drawn (no episode CSV)", ""]
+
+    # Scaling.
+    lines += ["## Scaling", ""]
+    scaling = data.get("scaling") or {}
+    if scaling:
+        lines += [f"Env steps/s of fixed-time runs ({meta['scaling_seconds']:g} s of training, "
+                  "`--no-stop-when-solved`, seed 0) as the number of A3C workers or GA3C "
+                  "agents grows.", ""]
+        rows = []
+        for algo, entry in scaling.items():
+            for point in entry["points"]:
+                summary = point.get("summary") or {}
+                rows.append([ALGO_NAMES.get(algo, algo), f"{entry['option']} {point['value']}",
+                             _fmt(summary.get("steps_per_second")),
+                             _fmt(summary.get("env_steps"), 0), _fmt(point.get("peak_rss_mib")),
+                             point.get("error", "")])
+        lines += _table(["algorithm", "setting", "env steps/s", "env steps", "peak RSS MiB",
+                         "error"], rows)
+        plot = data.get("plots", {}).get("scaling")
+        if plot:
+            lines += ["", f"![scaling]({plot})"]
+    else:
+        lines += ["not measured (--no-scaling)"]
+    lines.append("")
+
+    # Serving.
+    lines += ["## Serving latency", ""]
+    serving = data.get("serving") or {"measured": False, "reason": "not run"}
+    if serving.get("measured"):
+        models = serving["models"]
+        keys = [key for key in models[0] if key != "model"]
+        for model in models[1:]:
+            keys += [key for key in model if key != "model" and key not in keys]
+        lines += [f"From `{serving['command']}` (one action, microseconds):", "",
+                  *_table(["model", *keys], [[str(m["model"]), *(
+                      _fmt(m.get(k), 2) if isinstance(m.get(k), int | float) else
+                      str(m.get(k, "-")) for k in keys)] for m in models])]
+    else:
+        lines += [f"not measured ({serving.get('reason', 'unknown')})"]
+    lines.append("")
+
+    lines += ["## Reproduce", "",
+              "```", meta["command"], "```", "",
+              "See [README.md](README.md) for the peer and the options.", ""]
+    return "\n".join(lines)
+
+
+# The command -------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `tfa3c bench` and `benchmarks/run.py`."""
+    parser.description = ("Benchmark A3C and GA3C on CartPole-v1 (each seed its own subprocess) "
+                          "against a peer; write results JSON, curves, scaling and RESULTS.md.")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help=f"seeds 0..K-1 per algorithm (default {DEFAULT_SEEDS}; "
+                             "1 with --quick)")
+    parser.add_argument("--algos", default=None,
+                        help="algorithms, comma separated (default a3c,ga3c: those that exist)")
+    peer = parser.add_mutually_exclusive_group()
+    peer.add_argument("--peer", default=None, metavar="FILE",
+                      help="peer JSON lines, as printed by ../shared/peers/sb3_a2c.sh")
+    peer.add_argument("--run-peer", action="store_true",
+                      help=f"run {PEER_SCRIPT} with the same seeds first (adds its time)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="training seconds per run at most "
+                             f"(default {DEFAULT_MAX_SECONDS:g}; "
+                             f"{QUICK_MAX_SECONDS:g} with --quick)")
+    parser.add_argument("--scaling-seconds", type=float, default=None,
+                        help="training seconds per scaling point "
+                             f"(default {DEFAULT_SCALING_SECONDS:g}; "
+                             f"{QUICK_SCALING_SECONDS:g} with --quick)")
+    parser.add_argument("--workers-list", default=None,
+                        help="A3C workers of the scaling runs (default "
+                             + ",".join(map(str, SCALING["a3c"][1])) + ")")
+    parser.add_argument("--agents-list", default=None,
+                        help="GA3C agents of the scaling runs (default "
+                             + ",".join(map(str, SCALING["ga3c"][1])) + ")")
+    parser.add_argument("--no-scaling", dest="scaling", action="store_false",
+                        help="skip the scaling runs")
+    parser.add_argument("--no-serving", dest="serving", action="store_false",
+                        help=f"skip {SERVING_SCRIPT}")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 1 seed, a few seconds per run, one scaling point "
+                             "per algorithm")
+    parser.add_argument("--out", default=None,
+                        help="folder for RESULTS.md and results/ (default: the checkout's "
+                             "benchmarks/)")
+    parser.add_argument("--progress", default="auto", choices=("auto", "bar", "lines", "none"),
+                        help="progress over the runs (default: a bar on a terminal, lines "
+                             "otherwise)")
+
+
+def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise UserInputError(f"{option} must be positive integers separated by commas, "
+                             f"got {text!r}")
+    return values
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    given = getattr(args, "command_line", None)
+    if given:
+        return given
+    program = pathlib.Path(sys.argv[0]).name
+    if program in ("cli.py", "__main__.py"):
+        program = "python -m tfa3c.cli"
+    return shlex.join([program, *sys.argv[1:]]) if sys.argv[1:] else program
+
+
+def _cpu_model() -> str | None:
+    with contextlib.suppress(OSError):
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in ("tensorflow", "keras", "gymnasium", "numpy"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    return versions
+
+
+class _Progress:
+    """A tqdm bar over the benchmark's runs on a terminal, one line per run otherwise."""
+
+    def __init__(self, mode: str, total: int, stream: TextIO | None = None):
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self.mode = mode
+        self.total = total
+        self.done = 0
+        self._bar = None
+        if mode == "bar":
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="run", dynamic_ncols=True,
+                             file=stream or sys.stderr)
+        self._stream = stream
+
+    def start(self, label: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description_str(label, refresh=True)
+
+    def message(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=self._stream or sys.stderr)
+        elif self.mode == "lines":
+            print(text, file=self._stream or sys.stdout, flush=True)
+
+    def finish(self, label: str, outcome: str) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(outcome, refresh=True)
+        elif self.mode == "lines":
+            print(f"[{self.done}/{self.total}] {label}: {outcome}", file=self._stream or sys.stdout,
+                  flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    summary = result.get("summary")
+    if not summary:
+        return f"FAILED ({result.get('error', 'no summary')})"
+    state = "solved" if summary.get("solved") else f"not solved ({summary.get('stop_reason')})"
+    return (f"{state} in {summary['seconds']:.1f} s, {summary['env_steps']:,} env steps, "
+            f"{summary['steps_per_second']:,.0f} steps/s, RSS {result['peak_rss_mib']:.0f} MiB")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the benchmark (see the module docstring); returns the exit status."""
+    started = time.perf_counter()
+    quick = args.quick
+    seeds = args.seeds if args.seeds is not None else (1 if quick else DEFAULT_SEEDS)
+    if seeds < 1:
+        raise UserInputError(f"--seeds must be at least 1, got {seeds}")
+    max_seconds = args.max_seconds if args.max_seconds is not None else (
+        QUICK_MAX_SECONDS if quick else DEFAULT_MAX_SECONDS)
+    scaling_seconds = args.scaling_seconds if args.scaling_seconds is not None else (
+        QUICK_SCALING_SECONDS if quick else DEFAULT_SCALING_SECONDS)
+    if max_seconds <= 0 or scaling_seconds <= 0:
+        raise UserInputError("--max-seconds and --scaling-seconds must be positive")
+    root = project_root()
+    scaling_points = {
+        "a3c": _int_list(args.workers_list, "--workers-list")
+        or (QUICK_SCALING["a3c"] if quick else SCALING["a3c"][1]),
+        "ga3c": _int_list(args.agents_list, "--agents-list")
+        or (QUICK_SCALING["ga3c"] if quick else SCALING["ga3c"][1]),
+    }
+
+    # Which algorithms can run: named ones must exist; by default, those that do.
+    explicit = args.algos is not None
+    names = [a.strip().lower() for a in (args.algos or ",".join(ALGOS)).split(",") if a.strip()]
+    unknown = [a for a in names if a not in ALGOS]
+    if unknown or not names:
+        raise UserInputError(f"unknown algorithm(s) {', '.join(unknown) or '(none)'} in --algos; "
+                             f"allowed: {', '.join(ALGOS)}")
+    commands: dict[str, list[str]] = {}
+    unavailable: dict[str, str] = {}
+    for algo in names:
+        try:
+            commands[algo] = training_command(algo, root)
+        except UserInputError as error:
+            if explicit:
+                raise
+            unavailable[algo] = str(error)
+    if not commands:
+        raise UserInputError("no algorithm to benchmark: " + "; ".join(unavailable.values()))
+
+    # Inputs are checked before anything long starts.
+    peer_runs = read_peer(args.peer) if args.peer else None
+    peer_script = (root / PEER_SCRIPT).resolve()
+    if args.run_peer and not peer_script.is_file():
+        raise UserInputError(f"--run-peer: {peer_script} not found; measure the peer yourself "
+                             "and pass --peer FILE")
+
+    out = pathlib.Path(args.out) if args.out else default_out_dir()
+    results_dir = out / "results"
+    now = datetime.datetime.now()
+    host = socket.gethostname().split(".")[0] or "host"
+    stamp = f"{now:%Y-%m-%d-%H%M%S}-{host}"  # a fresh folder each time: CSVs are appended to
+    runs_dir = results_dir / "runs" / stamp
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserInputError(f"cannot create {runs_dir}: {error.strerror}") from None
+
+    total = len(commands) * seeds + (sum(len(scaling_points[a]) for a in commands)
+                                     if args.scaling else 0)
+    progress = _Progress(args.progress, total)
+    worst = (len(commands) * seeds * (max_seconds + _STARTUP_SECONDS)
+             + (total - len(commands) * seeds) * (scaling_seconds + _STARTUP_SECONDS))
+    progress.message(f"benchmark: {', '.join(commands)} x {seeds} seed(s) at most "
+                     f"{max_seconds:g} s each, {total - len(commands) * seeds} scaling run(s) of "
+                     f"{scaling_seconds:g} s; at most about {worst / 60:.0f} min of runs")
+    for algo, reason in unavailable.items():
+        progress.message(f"skipping {algo}: {reason}")
+    try:
+        peer_source = args.peer
+        if args.run_peer:
+            peer_path = results_dir / f"{stamp}-peer.jsonl"
+            progress.message(f"running the peer: bash {PEER_SCRIPT} "
+                             + " ".join(map(str, range(seeds))))
+            with open(peer_path, "w") as file, \
+                    open(results_dir / f"{stamp}-peer.stderr.txt", "w") as err:
+                subprocess.run(["bash", str(peer_script), *map(str, range(seeds))], stdout=file,
+                               stderr=err, check=False, cwd=root, stdin=subprocess.DEVNULL)
+            peer_runs = read_peer(peer_path)
+            peer_source = f"bash {PEER_SCRIPT} {' '.join(map(str, range(seeds)))}"
+
+        progress.message("measuring the environment's own limit")
+        env_limit = measure_env_limit(ENV_ID, QUICK_ENV_LIMIT_SECONDS if quick
+                                      else DEFAULT_ENV_LIMIT_SECONDS)
+
+        algorithms: dict[str, Any] = {}
+        for algo, base in commands.items():
+            runs = []
+            for seed in range(seeds):
+                logdir = runs_dir / f"{algo}-seed{seed}"
+                label = f"{algo} seed {seed}"
+                progress.start(label)
+                command = [*base, "--seed", str(seed), "--logdir", str(logdir), "--no-export",
+                           "--progress", "lines", "--max-seconds", f"{max_seconds:g}"]
+                result = run_measured(command, logdir, max_seconds + _RUN_GRACE_SECONDS, cwd=root)
+                result.update(seed=seed, logdir=_relative(logdir, out),
+                              command=_display_command(command, root))
+                runs.append(result)
+                progress.finish(label, _outcome(result))
+            algorithms[algo] = {"runs": runs, "stats": aggregate(runs)}
+        for algo, reason in unavailable.items():
+            algorithms[algo] = {"runs": [], "stats": aggregate([]), "unavailable": reason}
+
+        scaling: dict[str, Any] = {}
+        if args.scaling:
+            for algo, base in commands.items():
+                option = SCALING[algo][0]
+                points = []
+                for value in scaling_points[algo]:
+                    logdir = runs_dir / f"scaling-{algo}-{option.strip('-')}{value}"
+                    label = f"{algo} {option} {value}"
+                    progress.start(label)
+                    command = [*base, option, str(value), "--seed", "0", "--logdir", str(logdir),
+                               "--no-export", "--progress", "lines", "--no-stop-when-solved",
+                               "--max-seconds", f"{scaling_seconds:g}"]
+                    result = run_measured(command, logdir, scaling_seconds + _RUN_GRACE_SECONDS,
+                                          cwd=root)
+                    result.update(value=value, logdir=_relative(logdir, out),
+                                  command=_display_command(command, root))
+                    points.append(result)
+                    progress.finish(label, _outcome(result))
+                scaling[algo] = {"option": option, "points": points}
+
+        serving = {"measured": False, "reason": "skipped (--no-serving)"}
+        if args.serving:
+            progress.message(f"serving latency: {SERVING_SCRIPT}")
+            serving = run_serving_latency(root)
+    except KeyboardInterrupt:
+        progress.close()
+        print("tfa3c bench: interrupted; nothing written but the run folders under "
+              f"{runs_dir}", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        progress.close()
+
+    from tfa3c.envs import reward_threshold
+
+    threshold = reward_threshold(ENV_ID)
+    peer = None
+    if peer_runs is not None:
+        peer_algo = str(peer_runs[0].get("algo", "peer"))
+        peer = {"name": ALGO_NAMES.get(peer_algo, peer_algo), "source": peer_source,
+                "runs": peer_runs, "stats": peer_aggregate(peer_runs)}
+    for entry in algorithms.values():
+        entry["ratios"] = compare(entry["stats"], peer["stats"] if peer else None, env_limit)
+
+    plots = _draw_plots(algorithms, scaling, peer, threshold, env_limit, out, results_dir,
+                        stamp)
+    data = {
+        "meta": {
+            "command": _command_line(args), "date": now.isoformat(timespec="seconds"),
+            "host": host, "cpu_count": os.cpu_count(), "cpu_model": _cpu_model(),
+            "python": platform.python_version(), "packages": _versions(), "env": ENV_ID,
+            "reward_threshold": threshold, "seeds": seeds, "max_seconds": max_seconds,
+            "scaling_seconds": scaling_seconds, "quick": quick,
+            "total_seconds": round(time.perf_counter() - started, 1),
+        },
+        "env_limit": env_limit, "algorithms": algorithms, "peer": peer, "scaling": scaling,
+        "serving": serving, "plots": plots,
+    }
+    json_path = results_dir / f"{stamp}.json"
+    _write_atomic(json_path, json.dumps(data, indent=2) + "\n")
+    results_md = out / "RESULTS.md"
+    _write_atomic(results_md, render_results(data, _relative(json_path, out)))
+    print(f"results: {json_path}", flush=True)
+    print(f"report: {results_md} ({data['meta']['total_seconds']:.0f} s in all)", flush=True)
+    return 0
+
+
+def _draw_plots(algorithms: dict[str, Any], scaling: dict[str, Any], peer: dict[str, Any] | None,
+                threshold: float | None, env_limit: dict[str, Any], out: pathlib.Path,
+                results_dir: pathlib.Path, stamp: str) -> dict[str, str]:
+    """Draws the learning curves and the scaling plot; returns their paths under `out`."""
+    from tfa3c import plotting
+
+    plots: dict[str, str] = {}
+    groups = {}
+    for algo, entry in algorithms.items():
+        logs = []
+        for run in entry["runs"]:
+            with contextlib.suppress(UserInputError):  # a failed run may have no CSV
+                logs.append(plotting.read_episodes(out / run["logdir"]))
+        if logs:
+            groups[ALGO_NAMES.get(algo, algo)] = logs
+    if groups:
+        path = results_dir / f"{stamp}-curves.png"
+        plotting.plot_curves(groups, path, threshold=threshold,
+                             peer=(peer["name"], peer["runs"]) if peer else None,
+                             title=f"{ENV_ID}: {len(next(iter(algorithms.values()))['runs'])} "
+                                   "seed(s) per algorithm")
+        plots["curves"] = _relative(path, out)
+    series = {ALGO_NAMES.get(algo, algo) + f" ({entry['option']})":
+              [(p["value"], (p.get("summary") or {}).get("steps_per_second"))
+               for p in entry["points"]]
+              for algo, entry in scaling.items()}
+    if series:
+        path = results_dir / f"{stamp}-scaling.png"
+        plotting.plot_scaling(series, path, limit=env_limit.get("single_steps_per_second"))
+        plots["scaling"] = _relative(path, out)
+    return plots
+
+
+def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def _display_command(command: Sequence[str], root: pathlib.Path) -> str:
+    """The command as a user would type it from the repository root."""
+    parts = []
+    for part in command:
+        if part == sys.executable:
+            part = "python"
+        elif os.path.isabs(part) and pathlib.Path(part).resolve().is_relative_to(root.resolve()):
+            part = _relative(pathlib.Path(part), root)
+        parts.append(part)
+    return shlex.join(parts)
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "tfa3c bench") -> int:
+    """Entry point of `benchmarks/run.py`: parse, run, one-line errors with exit status 2."""
+    from tfa3c import cli
+
+    cli.quiet_tensorflow()
+    parser = cli.OneLineArgumentParser(prog=prog)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args.command_line = shlex.join([*shlex.split(prog), *argv])
+    with cli.user_errors(prog):
+        return run(args)

@@ -1,0 +1,114 @@
+"""`tfa3c export RUN_DIR --export-dir DIR [--model-name NAME]`: a run's policy as a SavedModel.
+
+Reads the run's `config.json` (algorithm and config), rebuilds its network, restores
+the newest checkpoint's model weights (the optimizer's are not needed) and writes
+`DIR/<model_name>/<version>/` with `tfa3c.export.export_policy`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from tfa3c.errors import CheckpointError, UserInputError
+
+_CHECKPOINT_FOLDER = "checkpoints"  # tfa3c.checkpoints.CHECKPOINT_FOLDER, without importing TF
+_RUN_CONFIG = "config.json"  # tfa3c.training.RUN_CONFIG
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `tfa3c export`."""
+    parser.add_argument("run_dir", metavar="RUN_DIR",
+                        help="a training run folder (its --logdir): config.json and checkpoints/")
+    parser.add_argument("--export-dir", required=True,
+                        help="write the SavedModel under DIR/<model_name>/<version>/")
+    parser.add_argument("--model-name", default=None,
+                        help="model folder name (default <algo>_<env>, e.g. a3c_cartpole)")
+
+
+def read_run_config(run_dir: str) -> tuple[str, dict]:
+    """The algorithm and config fields of a run folder.
+
+    Raises:
+        UserInputError: no such folder, no config.json, or one that is not a run's.
+    """
+    if not os.path.isdir(run_dir):
+        raise UserInputError(f"run folder {run_dir!r} does not exist; give the --logdir of a "
+                             "training run")
+    path = os.path.join(run_dir, _RUN_CONFIG)
+    if not os.path.isfile(path):
+        raise UserInputError(f"{run_dir!r} has no {_RUN_CONFIG}; give the --logdir of a "
+                             "training run (tfa3c train writes it when training starts)")
+    try:
+        with open(path) as file:
+            content = json.load(file)
+        algo, config = content["algo"], dict(content["config"])
+        if not isinstance(config.get("env_id"), str):
+            raise KeyError("env_id")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserInputError(f"{path} is not a tfa3c run config ({type(error).__name__}: "
+                             f"{error})") from None
+    if algo not in ("a3c", "ga3c"):
+        raise UserInputError(f"{path} names algorithm {algo!r}; allowed: a3c, ga3c")
+    return algo, config
+
+
+def build_network(algo: str, config: dict):
+    """The run's network, built for its environment (untrained weights)."""
+    from tfa3c.envs import make_env
+    from tfa3c.networks import FeedForwardActorCritic, RecurrentActorCritic, build_model
+
+    env = make_env(config["env_id"])
+    observation_size = int(env.observation_space.shape[0])
+    num_actions = int(env.action_space.n)
+    env.close()
+    if algo == "a3c":
+        model = RecurrentActorCritic(num_actions, int(config.get("lstm_units", 16)))
+    else:
+        model = FeedForwardActorCritic(num_actions, tuple(config.get("hidden_sizes", (16,))))
+    return build_model(model, observation_size)
+
+
+def restore_latest(model, run_dir: str) -> tuple[str, int]:
+    """Restores the newest checkpoint's model weights; returns its path and env steps.
+
+    Raises:
+        CheckpointError: no checkpoint, or one that cannot be read or does not fit.
+    """
+    import tensorflow as tf
+
+    directory = os.path.join(run_dir, _CHECKPOINT_FOLDER)
+    path = tf.train.latest_checkpoint(directory) if os.path.isdir(directory) else None
+    if path is None:
+        raise CheckpointError(f"no checkpoint in {directory}; the run saves one when it stops "
+                              "(and every --checkpoint-interval seconds)")
+    env_steps = tf.Variable(0, dtype=tf.int64)
+    checkpoint = tf.train.Checkpoint(model=model, env_steps=env_steps)
+    try:
+        status = checkpoint.read(path)
+        # The model's own weights must all be there; the optimizer's may be ignored.
+        status.expect_partial()
+        status.assert_existing_objects_matched()
+    except Exception as error:  # OpError, ValueError, IndexError (truncated file), ...
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(f"checkpoint {path} is corrupt or does not fit the run's "
+                              f"network: {first_line}") from None
+    return path, int(env_steps.numpy())
+
+
+def run(args: argparse.Namespace) -> int:
+    """Rebuilds the run's network, restores its newest checkpoint, exports, prints the path."""
+    algo, config = read_run_config(args.run_dir)
+    model = build_network(algo, config)
+    checkpoint, env_steps = restore_latest(model, args.run_dir)
+
+    from tfa3c.export import export_policy
+    from tfa3c.training import default_model_name
+
+    path = export_policy(model, args.export_dir,
+                         model_name=args.model_name or default_model_name(algo, config["env_id"]),
+                         algo=algo, env_id=config["env_id"], env_steps=env_steps)
+    print(f"restored {checkpoint}", flush=True)
+    print(path, flush=True)
+    return 0

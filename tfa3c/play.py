@@ -1,0 +1,238 @@
+"""`tfa3c play PATH`: run an exported policy for a few episodes and report its returns.
+
+PATH is a SavedModel version folder (`savedmodels/a3c_cartpole/3`) or a model folder
+(`savedmodels/a3c_cartpole`, whose newest version is used). The policy is called
+through its signatures, exactly as a serving client would: `get_initial_state` then
+`action` with the state carried from step to step for recurrent policies. Actions are
+greedy unless `--stochastic`; episode i is seeded with `--seed` + i.
+
+The last line printed is a JSON object:
+`{"mean_return": ..., "std_return": ..., "min_return": ..., "max_return": ..., "episodes": N}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from tfa3c.errors import UserInputError
+
+_VERSION = re.compile(r"^\d+$")
+_SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `tfa3c play`."""
+    parser.add_argument("path", metavar="PATH",
+                        help="an exported SavedModel: a version folder, or a model folder "
+                             "(its newest version is used)")
+    parser.add_argument("--env", dest="env_id", default=None,
+                        help="gymnasium environment id (default: the one the policy was "
+                             "trained on, from its metadata)")
+    parser.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="episode i is reset with seed SEED+i (default 0)")
+    parser.add_argument("--stochastic", action="store_true",
+                        help="sample actions from the policy instead of taking the most "
+                             "probable one")
+    parser.add_argument("--render", action="store_true",
+                        help="show the episodes in a window (needs a display)")
+
+
+def _is_saved_model(path: str) -> bool:
+    return any(os.path.isfile(os.path.join(path, name)) for name in _SAVED_MODEL_FILES)
+
+
+def resolve_saved_model(path: str) -> str:
+    """The SavedModel folder that `path` names: itself, or its newest numbered version.
+
+    Raises:
+        UserInputError: `path` does not exist or holds no SavedModel.
+    """
+    if not os.path.isdir(path):
+        raise UserInputError(f"{path!r} does not exist or is not a folder; give an exported "
+                             "SavedModel folder, e.g. savedmodels/a3c_cartpole")
+    if _is_saved_model(path):
+        return path
+    versions = sorted((int(name) for name in os.listdir(path)
+                       if _VERSION.match(name) and _is_saved_model(os.path.join(path, name))),
+                      reverse=True)
+    if not versions:
+        raise UserInputError(f"no SavedModel in {path!r}: expected saved_model.pb in it or in "
+                             "a numbered version folder under it (tfa3c export writes "
+                             "DIR/<model_name>/<version>/)")
+    return os.path.join(path, str(versions[0]))
+
+
+@dataclass
+class LoadedPolicy:
+    """An exported tfa3c policy, called through its signatures.
+
+    Attributes:
+        path: the SavedModel folder.
+        metadata: `get_metadata`'s strings, decoded.
+        recurrent: whether it carries an LSTM state (`get_initial_state` exists).
+    """
+
+    path: str
+    metadata: dict[str, str]
+    recurrent: bool
+    _saved_model: Any
+
+    @property
+    def observation_size(self) -> int:
+        """Length of one observation."""
+        return int(self.metadata["observation_size"])
+
+    @property
+    def num_actions(self) -> int:
+        """Number of discrete actions."""
+        return int(self.metadata["num_actions"])
+
+    def initial_state(self, batch_size: int = 1) -> dict[str, Any]:
+        """Zero recurrent state (`state_h`, `state_c`); empty for feed-forward policies."""
+        if not self.recurrent:
+            return {}
+        import tensorflow as tf
+
+        return dict(self._saved_model.signatures["get_initial_state"](
+            batch_size=tf.constant(batch_size, tf.int32)))
+
+    def action(self, observations, state: dict[str, Any]) -> dict[str, Any]:
+        """Calls the `action` signature: `action`, `probabilities`, `value` (and state)."""
+        import tensorflow as tf
+
+        return self._saved_model.signatures["action"](
+            observation=tf.convert_to_tensor(observations, tf.float32), **state)
+
+
+def load_policy(path: str) -> LoadedPolicy:
+    """Loads an exported tfa3c policy from a version or model folder.
+
+    Raises:
+        UserInputError: no SavedModel there, it cannot be read, or tfa3c did not make it.
+    """
+    folder = resolve_saved_model(path)
+    import tensorflow as tf
+
+    try:
+        saved_model = tf.saved_model.load(folder)
+    except Exception as error:  # protobuf, OpError, ...: all mean "not readable"
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserInputError(f"cannot load the SavedModel in {folder!r}: {first_line}") from None
+    signatures = saved_model.signatures
+    if "get_metadata" not in signatures or "action" not in signatures:
+        raise UserInputError(
+            f"the SavedModel in {folder!r} was not exported by tfa3c: it has signatures "
+            f"{sorted(signatures.keys())}, not get_metadata and action")
+    metadata = {key: value.numpy().decode() for key, value in signatures["get_metadata"]().items()}
+    missing = {"env_id", "observation_size", "num_actions"} - set(metadata)
+    if missing:
+        raise UserInputError(f"the SavedModel in {folder!r} has incomplete tfa3c metadata "
+                             f"(missing {', '.join(sorted(missing))})")
+    return LoadedPolicy(folder, metadata, "get_initial_state" in signatures, saved_model)
+
+
+def _check_display() -> None:
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserInputError("--render needs a display, and neither DISPLAY nor "
+                             "WAYLAND_DISPLAY is set; run without --render")
+
+
+def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = False):
+    """Makes `env_id` (default: the policy's) and checks its spaces fit the policy.
+
+    Raises:
+        UserInputError: unknown id, unsupported spaces, spaces the policy does not fit,
+            or `render` without a display.
+    """
+    from tfa3c.envs import make_env
+
+    env_id = env_id or policy.metadata["env_id"]
+    if render:
+        _check_display()
+    env = make_env(env_id, render_mode="human") if render else make_env(env_id)
+    size, actions = int(env.observation_space.shape[0]), int(env.action_space.n)
+    if (size, actions) != (policy.observation_size, policy.num_actions):
+        env.close()
+        raise UserInputError(
+            f"{env_id} has {size} observation values and {actions} actions, but the policy "
+            f"expects {policy.observation_size} and {policy.num_actions} (it was trained on "
+            f"{policy.metadata['env_id']}); pick a matching --env")
+    return env
+
+
+def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
+                  stochastic: bool = False) -> list[float]:
+    """Runs `episodes` episodes (episode i reset with `seed + i`); returns their returns."""
+    import numpy as np
+
+    from tfa3c.acting import sample_actions
+
+    rng = np.random.default_rng(seed)
+    returns = []
+    for episode in range(episodes):
+        observation, _ = env.reset(seed=seed + episode)
+        state = policy.initial_state(1)
+        total, done = 0.0, False
+        while not done:
+            outputs = policy.action(np.asarray(observation, np.float32)[None], state)
+            if policy.recurrent:
+                state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
+            if stochastic:
+                action = int(sample_actions(outputs["probabilities"].numpy(), rng)[0])
+            else:
+                action = int(outputs["action"].numpy()[0])
+            observation, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return returns
+
+
+def summarize(returns: list[float]) -> dict[str, float | int]:
+    """Mean, standard deviation, min and max of `returns`, and their count."""
+    import numpy as np
+
+    values = np.asarray(returns, dtype=np.float64)
+    return {"mean_return": round(float(values.mean()), 3),
+            "std_return": round(float(values.std()), 3),
+            "min_return": round(float(values.min()), 3),
+            "max_return": round(float(values.max()), 3),
+            "episodes": len(returns)}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Loads the policy, plays the episodes, prints one line each and the JSON summary."""
+    if args.episodes < 1:
+        raise UserInputError(f"invalid --episodes {args.episodes}: must be >= 1")
+    if args.seed < 0:
+        raise UserInputError(f"invalid --seed {args.seed}: must be >= 0")
+    if args.render:
+        _check_display()  # before the (slow) TensorFlow import
+    policy = load_policy(args.path)
+    env = make_matching_env(policy, args.env_id, args.render)
+    env_id = env.spec.id if env.spec is not None else args.env_id
+    print(f"policy {policy.path} ({policy.metadata.get('algorithm', '?')}, trained "
+          f"{policy.metadata.get('env_steps', '?')} env steps on {policy.metadata['env_id']}); "
+          f"playing {env_id}", flush=True)
+    try:
+        returns = play_episodes(policy, env, args.episodes, args.seed, args.stochastic)
+    except Exception as error:
+        if not args.render:
+            raise
+        # A display that is set but unusable, or pygame missing, surfaces here.
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserInputError(f"--render failed: {first_line}") from None
+    finally:
+        env.close()
+    for episode, value in enumerate(returns):
+        print(f"episode {episode + 1} (seed {args.seed + episode}): return {value:g}")
+    print(json.dumps(summarize(returns)), flush=True)
+    return 0
