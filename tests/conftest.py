@@ -12,7 +12,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def run_command(args, timeout=120, **kwargs):
     """Runs a Python command line (list after the interpreter) from the repository root."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # Without TF_CPP_MIN_LOG_LEVEL the CLI silences TensorFlow's import chatter itself,
+    # which is what a user sees.
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
                            timeout=timeout, env=env, **kwargs)
 

@@ -146,7 +146,7 @@ def test_every_step_is_trained_on_including_short_episode_tails():
     assert layout.continues.tolist() == [True, False, True, False]
     covered = {(int(t), int(n)) for t, n, m in zip(layout.time_index.ravel(),
                                                    layout.env_index.ravel(),
-                                                   layout.mask.ravel()) if m}
+                                                   layout.mask.ravel(), strict=True) if m}
     assert covered == {(t, n) for t in range(6) for n in range(2)}
 
 

@@ -155,7 +155,7 @@ def test_render_results_states_ratios_and_sections():
     for section in RESULTS_SECTIONS:
         assert section in text
     assert "`python benchmarks/run.py --peer peer.jsonl`" in text
-    assert "| A3C | 2/4 | >= 20.0 | 0.67x | 4,000 | 1.00x | 0.67x | 10% / 20% |" in text
+    assert "| A3C | 2/4 | >= 20.0 | >= 0.67x | 4,000 | 1.00x | >= 0.67x | 10% / 20% |" in text
     assert "![learning curves](results/c.png)" in text
     assert "Total wall time of the command: 321 s" in text
     assert "| a3c | 100.00 | 200.00 | 0.50 |" in text
@@ -220,38 +220,60 @@ def test_plot_command_draws_png_grouped_by_algo(tmp_path):
         plotting.run(bad)
 
 
-def test_plot_command_line_one_line_errors(tmp_path):
-    good = write_csv(tmp_path / "good", rising_rows(20))
-    done = run_command(["-m", "tfa3c.cli", "plot", str(good), "--labels", "mine",
-                        "--out", str(tmp_path / "c.png")], timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
+def test_plot_rejects_bad_run_folders_with_one_line(tmp_path):
     corrupt = write_csv(tmp_path / "corrupt", [], header="this,is,not")
     empty = write_csv(tmp_path / "empty", [])
     malformed = write_csv(tmp_path / "malformed", [])
     (malformed / "episodes.csv").write_text("wall_time,env_steps,return,length\n1.0,x,3,3\n")
+    binary = write_csv(tmp_path / "binary", [])
+    (binary / "episodes.csv").write_bytes(b"\xff\xfe\x00garbage")
     for path, message in ((tmp_path / "missing", "is not a run folder"),
                           (tmp_path, "cannot read"),
                           (corrupt, "is not an episode CSV"),
                           (empty, "has no episodes"),
-                          (malformed, "line 2 is malformed")):
-        done = run_command(["-m", "tfa3c.cli", "plot", str(path),
-                            "--out", str(tmp_path / "x.png")], timeout=60)
-        assert done.returncode == 2, (path, done.stderr)
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], done.stderr
+                          (malformed, "line 2 is malformed"),
+                          (binary, "episodes.csv")):
+        with pytest.raises(UserInputError, match=message) as caught:
+            plotting.read_episodes(path)
+        assert "\n" not in str(caught.value)
 
 
-# The command -------------------------------------------------------------------------------
+def test_plot_command_line(tmp_path):
+    good = write_csv(tmp_path / "good", rising_rows(20))
+    done = run_command(["-m", "tfa3c.cli", "plot", str(good), "--labels", "mine",
+                        "--out", str(tmp_path / "c.png")], timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
+    done = run_command(["-m", "tfa3c.cli", "plot", str(tmp_path / "missing"),
+                        "--out", str(tmp_path / "x.png")], timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"tfa3c: error: {tmp_path / 'missing'} is not a run folder (expected a folder with "
+        "episodes.csv)"]
+
+
+def bench_args(tmp_path, *argv):
+    from tfa3c import cli
+
+    parser = cli.OneLineArgumentParser(prog="tfa3c bench")
+    bench.add_arguments(parser)
+    return parser.parse_args(["--out", str(tmp_path / "o"), *argv])
+
+
 def test_bench_rejects_bad_input(tmp_path):
     for args, message in ((["--algos", "ppo"], "unknown algorithm"),
                           (["--peer", str(tmp_path / "nope")], "cannot read peer file"),
                           (["--seeds", "0"], "--seeds must be at least 1"),
+                          (["--max-seconds", "0"], "must be positive"),
                           (["--workers-list", "1,x"], "--workers-list must be")):
-        done = run_command(["-m", "tfa3c.cli", "bench", "--out", str(tmp_path / "o"), *args],
-                           timeout=60)
-        assert done.returncode == 2, done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+        with pytest.raises(UserInputError, match=message):
+            bench.run(bench_args(tmp_path, *args))
+    assert not (tmp_path / "o").exists()  # nothing half-written
+    done = run_command(["benchmarks/run.py", "--algos", "ppo"], timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "python benchmarks/run.py: error: unknown algorithm(s) ppo in --algos; "
+        "allowed: a3c, ga3c"]
 
 
 def test_bench_quick_produces_well_formed_files(tmp_path, root):
@@ -285,3 +307,25 @@ def test_bench_quick_produces_well_formed_files(tmp_path, root):
         assert png.read_bytes()[:8] == PNG_MAGIC
         assert f"]({data['plots'][name]})" in text
     assert "[1/" in done.stdout  # plain progress lines off a terminal
+
+
+def test_progress_bar_shows_budget_return_and_speed():
+    import io
+
+    from tfa3c.progress import ProgressReporter
+
+    stream = io.StringIO()
+    bar = ProgressReporter("bar", total_steps=100_000, stream=stream)
+    bar.update(25_000, 40, 123.4, 12_345.6, {"pps": 50_000.0, "tps": 80.0})
+    bar.close()
+    text = stream.getvalue()
+    assert "25%" in text and "100k" in text
+    assert "return100=123.4" in text and "steps/s=12.3k" in text and "pps=50k" in text
+    lines = io.StringIO()
+    reporter = ProgressReporter("lines", stream=lines)
+    reporter.update(2_000, 9, None, 4_000.0, {"pps": 30_000.0})
+    reporter.close()
+    assert lines.getvalue() == ("env_steps 2,000 | episodes 9 | mean_return_100 - | "
+                                "steps/s 4,000 | pps 30,000.0\n")
+    # What the bench parses from such lines.
+    assert bench.parse_progress(lines.getvalue()) == {"pps": 30_000.0}

@@ -83,3 +83,22 @@ def test_gae_with_lambda_one_equals_n_step_advantages_and_zero_is_td():
     ends = terminated | truncated
     following = np.where(ends, np.where(terminated, 0.0, next_values), following)
     np.testing.assert_allclose(td, rewards + GAMMA * following - values, atol=1e-5)
+
+
+def test_vectorized_and_segmented_columns_agree_with_a_plain_loop():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        steps, envs = rng.integers(1, 12), rng.integers(1, 10)
+        rewards = rng.normal(size=(steps, envs))
+        terminated = rng.random((steps, envs)) < 0.15
+        truncated = (rng.random((steps, envs)) < 0.15) & ~terminated
+        next_values = rng.normal(size=(steps, envs))
+        expected = np.empty((steps, envs))
+        following = next_values[-1].copy()
+        for t in range(steps - 1, -1, -1):
+            bootstrap = np.where(truncated[t], next_values[t], following)
+            following = rewards[t] + GAMMA * np.where(terminated[t], 0.0, bootstrap)
+            expected[t] = following
+        np.testing.assert_allclose(
+            discounted_returns(rewards, terminated, truncated, next_values, GAMMA), expected,
+            rtol=1e-5, atol=1e-5)

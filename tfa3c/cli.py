@@ -173,18 +173,37 @@ def user_errors(prog: str = "tfa3c") -> Iterator[None]:
 
 
 def quiet_tensorflow() -> None:
-    """Keeps TensorFlow's C++ start-up chatter (no GPU found, etc.) off stderr."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    """Imports TensorFlow without its C++ start-up chatter on stderr.
+
+    TF 2.21 prints absl and CUDA-stub lines at import even with
+    TF_CPP_MIN_LOG_LEVEL=3, which would bury one-line errors; stderr is pointed at
+    /dev/null for the import only (a Python exception still reaches the user). Set
+    TF_CPP_MIN_LOG_LEVEL yourself to see them.
+    """
+    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def train(algo: str, args: argparse.Namespace, prog: str = "tfa3c") -> int:
     """Runs one training: validate, build, learn, export, print the summary."""
-    quiet_tensorflow()
     with user_errors(prog):
         config = config_from_args(algo, args)
         from tfa3c.envs import make_env
 
         make_env(config.env_id).close()  # unknown id or unsupported spaces: fail before TF loads
+        quiet_tensorflow()
         module = importlib.import_module(f"tfa3c.{algo}")
         algorithm = getattr(module, algo.upper())(config)
     try:
@@ -225,10 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tfa3c` console script."""
-    quiet_tensorflow()
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return train(args.algo, args)
+    if args.command in ("export", "play"):  # these load TensorFlow; bench and plot do not
+        quiet_tensorflow()
     with user_errors():
         return int(importlib.import_module(args.module).run(args) or 0)
 

@@ -1,4 +1,4 @@
-"""Environment creation with seeding and space checks, and a group of environments stepped together."""
+"""Environment creation with seeding and space checks; environments stepped together."""
 
 from __future__ import annotations
 

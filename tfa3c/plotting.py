@@ -163,8 +163,9 @@ def plot_curves(groups: dict[str, list[EpisodeLog]], out: str | pathlib.Path,
         means = [rolling_mean(log.returns) for log in logs]
         for axis, attribute in zip(axes, ("env_steps", "wall_time"), strict=True):
             grid, median, low, high = band([getattr(log, attribute) for log in logs], means)
-            runs = f"{len(logs)} run{'s' if len(logs) != 1 else ''}"
-            axis.plot(grid, median, color=color, label=f"{label} (median of {runs})")
+            runs = (f"median of {len(logs)} runs, band min-max" if len(logs) > 1
+                    else "1 run")
+            axis.plot(grid, median, color=color, label=f"{label} ({runs})")
             if len(logs) > 1:
                 axis.fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
     if peer is not None:
@@ -192,10 +193,14 @@ def plot_curves(groups: dict[str, list[EpisodeLog]], out: str | pathlib.Path,
         axis.set_xlim(left=0)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel(f"mean return of the last {WINDOW} episodes")
-    axes[0].legend(loc="lower right", fontsize=8)
+    # One legend under both panels, so it never hides a curve.
+    handles, labels = axes[0].get_legend_handles_labels()
+    columns = min(len(labels), 3) or 1
+    figure.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    rows = -(-len(labels) // columns)
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.035 + 0.04 * rows, 1, 1))
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110)
@@ -220,11 +225,12 @@ def plot_scaling(series: dict[str, list[tuple[int, float | None]]],
         if shown:
             xs, ys = zip(*shown, strict=True)
             axis.plot(xs, ys, marker="o")
+        if points:  # failed points keep their tick: the table says why
             axis.set_xscale("log", base=2)
-            axis.set_xticks(xs, [str(x) for x in xs])
+            axis.set_xticks([x for x, _ in points], [str(x) for x, _ in points])
         if limit:
             axis.axhline(limit, color="grey", linestyle="--", linewidth=1,
-                         label="environment alone (1 env, random actions)")
+                         label="environment alone (1 env, random actions, 1 core)")
             axis.legend(loc="lower right", fontsize=8)
         axis.set_title(label)
         axis.set_xlabel(label.split("(")[-1].rstrip(")").lstrip("-") or "setting")

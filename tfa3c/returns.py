@@ -19,14 +19,23 @@ def _segment_ends(terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
 
 
 def _discounted_sums(values: np.ndarray, ends: np.ndarray, discount: float) -> np.ndarray:
-    """y_t = x_t + discount * y_{t+1} within segments that close where `ends` is true."""
+    """y_t = x_t + discount * y_{t+1} within segments that close where `ends` is true.
+
+    lfilter runs y_t = x_t + discount * y_{t-1}, so segments are fed reversed. Columns
+    with no episode end before the last step (most of them, for rollouts much shorter
+    than episodes) go through one lfilter call together; the others segment by segment.
+    """
     sums = np.empty_like(values)
     coefficients = ([1.0], [1.0, -discount])
-    for env in range(values.shape[1]):
+    split = ends[:-1].any(axis=0)
+    whole = ~split
+    if whole.any():
+        sums[:, whole] = lfilter(*coefficients, values[::-1, whole], axis=0)[::-1]
+    for env in np.flatnonzero(split):
         start = 0
         for end in np.flatnonzero(ends[:, env]):
-            # lfilter runs y_t = x_t + discount * y_{t-1}: feed the segment reversed.
-            sums[start:end + 1, env] = lfilter(*coefficients, values[start:end + 1, env][::-1])[::-1]
+            segment = values[start:end + 1, env][::-1]
+            sums[start:end + 1, env] = lfilter(*coefficients, segment)[::-1]
             start = end + 1
     return sums
 

@@ -9,6 +9,7 @@ padded; the mask marks the real steps.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ def split_episodes(episode_starts: np.ndarray) -> SequenceLayout:
     segments = []
     for env in range(num_envs):
         bounds = [0, *(np.flatnonzero(episode_starts[1:, env]) + 1).tolist(), steps]
-        segments.extend((env, start, end) for start, end in zip(bounds[:-1], bounds[1:]))
+        segments.extend((env, start, end) for start, end in itertools.pairwise(bounds))
     length = max(end - start for _, start, end in segments)
     rows = len(segments)
     time_index = np.zeros((rows, length), dtype=np.int64)
