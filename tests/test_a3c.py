@@ -103,7 +103,8 @@ def test_bootstrap_uses_the_state_after_the_last_step(tmp_path):
 
 
 def test_training_replays_from_the_rollouts_initial_state(tmp_path):
-    _, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5)
+    _, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5, gae_lambda=1.0,
+                            normalize_advantages=False)
     worker.collect()
     rollout = worker.collect()  # the second rollout starts mid-episode...
     if rollout.episode_starts[0, 0]:

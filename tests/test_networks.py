@@ -103,3 +103,23 @@ def test_sampling_follows_probabilities():
     assert not (actions == 2).any()
     assert abs((actions == 1).mean() - 0.8) < 0.02
     np.testing.assert_allclose(softmax(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]])
+
+
+def test_cell_clip_is_applied_alike_in_sequence_step_and_numpy():
+    model = build_model(RecurrentActorCritic(3, 8, cell_clip=0.5), 4)
+    rng = np.random.default_rng(4)
+    model.set_weights([rng.normal(scale=1.0, size=w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    observations = rng.normal(size=(2, 10, 4)).astype(np.float32) * 3
+    logits, _, (_, c) = model(observations)
+    assert np.abs(c.numpy()).max() <= 0.5 + 1e-6
+    policy = RecurrentPolicyArrays([v.numpy() for v in model.trainable_variables], 0.5)
+    np_h = np.zeros((2, 8), np.float32)
+    np_c = np.zeros((2, 8), np.float32)
+    state = model.initial_state(2)
+    for t in range(10):
+        step_logits, _, state = model.step(observations[:, t], state)
+        np_logits, _, np_h, np_c = policy.step(observations[:, t], np_h, np_c)
+        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
+        np.testing.assert_allclose(np_logits, logits[:, t], atol=1e-5)
+    np.testing.assert_allclose(np_c, c, atol=1e-5)

@@ -40,6 +40,9 @@ class Rollout:
     initial_c: np.ndarray
 
 
+METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
+
+
 class A3CWorker:
     """Acts in its own seeded environments and computes gradients on a local model.
 
@@ -56,7 +59,7 @@ class A3CWorker:
         self.rng = np.random.default_rng([config.seed, index])
         self.local_model = build_model(
             RecurrentActorCritic(self.envs.num_actions, config.lstm_units,
-                                 name=f"worker_{index}_model"),
+                                 cell_clip=config.lstm_cell_clip, name=f"worker_{index}_model"),
             self.envs.observation_size)
         units = config.lstm_units
         self.h = np.zeros((self.envs.num_envs, units), np.float32)
@@ -64,30 +67,27 @@ class A3CWorker:
         self.episode_starts = np.ones(self.envs.num_envs, bool)
         self.policy: RecurrentPolicyArrays | None = None
         self.rollouts = 0  # rollouts collected, for statistics and tests
-        obs = self.envs.observation_size
-        weight_specs = [tf.TensorSpec(v.shape, v.dtype)
-                        for v in self.local_model.trainable_variables]
-        self.weights: list[np.ndarray] = []
+        self.shapes = [tuple(v.shape) for v in self.local_model.trainable_variables]
+        self.weights = np.zeros(sum(int(np.prod(shape)) for shape in self.shapes), np.float32)
+        # Inputs are packed into three arrays and the traced concrete function is called
+        # directly: here each NumPy-to-tensor conversion costs ~0.1 ms and tf.function's
+        # argument binding ~1 ms, more than the LSTM's whole forward and backward pass.
         self._gradients = tf.function(self._compute_gradients, input_signature=[
-            weight_specs,
-            tf.TensorSpec((None, None, obs), tf.float32, name="observations"),
-            tf.TensorSpec((None, units), tf.float32, name="initial_h"),
-            tf.TensorSpec((None, units), tf.float32, name="initial_c"),
-            tf.TensorSpec((None, None), tf.int32, name="actions"),
-            tf.TensorSpec((None, None), tf.float32, name="advantages"),
-            tf.TensorSpec((None, None), tf.float32, name="returns"),
-            tf.TensorSpec((None, None), tf.float32, name="mask"),
-        ])
-        self._gradients.get_concrete_function()  # trace now, not on the clock
+            tf.TensorSpec(self.weights.shape, tf.float32, name="weights"),
+            tf.TensorSpec((None, None, self.envs.observation_size + 4), tf.float32,
+                          name="steps"),
+            tf.TensorSpec((None, 2 * units), tf.float32, name="initial_state"),
+        ]).get_concrete_function()  # traced now, not on the clock
 
-    def pull(self, weights: list[np.ndarray]) -> None:
-        """Takes a snapshot of the global weights to act with and to compute gradients at.
+    def pull(self, weights: np.ndarray) -> None:
+        """Takes a snapshot of the global weights (flat) to act with and to train at.
 
         The local model's variables are set from the snapshot inside the gradient
-        `tf.function` (one call, instead of an eager assign per variable).
+        function (one call, instead of an eager assign per variable).
         """
         self.weights = weights
-        self.policy = RecurrentPolicyArrays(weights)
+        self.policy = RecurrentPolicyArrays(unflatten(weights, self.shapes),
+                                            self.config.lstm_cell_clip)
 
     def collect(self, statistics: EpisodeStatistics | None = None) -> Rollout:
         """Acts for `n_steps` steps in every environment, carrying the LSTM state.
@@ -137,8 +137,10 @@ class A3CWorker:
         return Rollout(observations, actions, rewards, values, next_values, terminated,
                        truncated, episode_starts, initial_h, initial_c)
 
-    def compute_gradients(self, rollout: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+    def compute_gradients(self, rollout: Rollout) -> tuple[list[tf.Tensor], tf.Tensor]:
         """Gradients of the actor-critic loss on the local model, clipped by global norm.
+
+        Returns the gradients (one per variable) and the metrics named by `METRICS`.
 
         The training pass replays each episode's part of the rollout from the LSTM
         state the rollout started with (a new episode starts from zeros).
@@ -149,20 +151,24 @@ class A3CWorker:
         if self.config.normalize_advantages:
             advantages = standardize(advantages)
         layout = split_episodes(rollout.episode_starts)
-        continues = layout.continues[:, None].astype(np.float32)
-        return self._gradients(
-            self.weights, layout.gather(rollout.observations),
-            rollout.initial_h[layout.row_envs] * continues,
-            rollout.initial_c[layout.row_envs] * continues,
-            layout.gather(rollout.actions).astype(np.int32),
-            layout.gather(advantages), layout.gather(returns), layout.mask)
+        per_step = np.stack([rollout.actions.astype(np.float32), advantages, returns], axis=-1)
+        steps = np.concatenate([layout.gather(rollout.observations), layout.gather(per_step),
+                                layout.mask[..., None]], axis=-1)
+        initial_state = (np.concatenate([rollout.initial_h, rollout.initial_c], axis=1)
+                         [layout.row_envs] * layout.continues[:, None])
+        return self._gradients(self.weights, steps, initial_state)
 
-    def _compute_gradients(self, weights, observations, initial_h, initial_c, actions,
-                           advantages, returns, mask):
+    def _compute_gradients(self, weights, steps, initial_state):
         config = self.config
         variables = self.local_model.trainable_variables
-        for variable, value in zip(variables, weights, strict=True):
+        for variable, value in zip(variables, unflatten(weights, self.shapes), strict=True):
             variable.assign(value)
+        observations, actions, advantages, returns, mask = tf.split(
+            steps, [steps.shape[-1] - 4, 1, 1, 1, 1], axis=-1)
+        actions, advantages, returns, mask = (tf.squeeze(x, -1) for x in
+                                              (actions, advantages, returns, mask))
+        actions = tf.cast(actions, tf.int32)
+        initial_h, initial_c = tf.split(initial_state, 2, axis=-1)
         with tf.GradientTape() as tape:
             logits, values, _ = self.local_model(observations, (initial_h, initial_c))
             loss, metrics = actor_critic_loss(
@@ -173,7 +179,8 @@ class A3CWorker:
             gradients, norm = tf.clip_by_global_norm(gradients, config.clip_norm)
         else:
             norm = tf.linalg.global_norm(gradients)
-        return gradients, {**metrics, "loss": loss, "grad_norm": norm}
+        return gradients, tf.stack([loss, metrics["policy_loss"], metrics["value_loss"],
+                                    metrics["entropy"], norm])
 
     def close(self) -> None:
         """Closes the worker's environments."""
@@ -181,25 +188,49 @@ class A3CWorker:
 
 
 class GlobalLearner:
-    """Applies gradients from any worker to the global model with one shared optimizer."""
+    """Applies gradients from any worker to the global model with one shared optimizer.
+
+    Weights travel as one flat float32 vector (`flatten`/`unflatten`): one tensor to
+    convert instead of one per variable.
+    """
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
         self.model = model
         self.optimizer = optimizer
         specs = [tf.TensorSpec(v.shape, v.dtype) for v in model.trainable_variables]
-        self._apply = tf.function(self._apply_gradients, input_signature=[specs])
-        self._apply.get_concrete_function()  # trace before any thread calls it
+        # Traced before any thread calls them; concrete functions skip argument binding.
+        self._apply = tf.function(self._apply_gradients,
+                                  input_signature=[specs]).get_concrete_function()
+        self._snapshot = tf.function(self._flat_weights).get_concrete_function()
+
+    def _flat_weights(self):
+        return tf.concat([tf.reshape(v, [-1]) for v in self.model.trainable_variables], 0)
 
     def _apply_gradients(self, gradients):
         self.optimizer.apply(gradients, self.model.trainable_variables)
+        return self._flat_weights()
 
-    def apply(self, gradients: list[tf.Tensor]) -> None:
-        """One optimizer step on the global variables."""
-        self._apply(gradients)
+    def apply(self, gradients: list[tf.Tensor]) -> np.ndarray:
+        """One optimizer step on the global variables; returns the weights after it.
 
-    def weights(self) -> list[np.ndarray]:
-        """A snapshot of the global weights."""
-        return [variable.numpy() for variable in self.model.trainable_variables]
+        The returned snapshot (which includes other workers' updates so far) is what
+        the worker acts with next: pulling and applying are one call.
+        """
+        return self._apply(gradients).numpy()
+
+    def weights(self) -> np.ndarray:
+        """A snapshot of the global weights, flat."""
+        return self._snapshot().numpy()
+
+
+def unflatten(weights, shapes: list[tuple[int, ...]]) -> list:
+    """A flat weight vector (NumPy or tensor) → one array per variable of `shapes`."""
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    if isinstance(weights, np.ndarray):
+        parts = np.split(weights, np.cumsum(sizes)[:-1])
+        return [part.reshape(shape) for part, shape in zip(parts, shapes, strict=True)]
+    parts = tf.split(weights, sizes)
+    return [tf.reshape(part, shape) for part, shape in zip(parts, shapes, strict=True)]
 
 
 class A3C(AsyncAlgorithm):
@@ -221,7 +252,7 @@ class A3C(AsyncAlgorithm):
         config: A3CConfig = self.config
         model = build_model(
             RecurrentActorCritic(self.num_actions, config.lstm_units, seed=config.seed,
-                                 name="global_model"),
+                                 cell_clip=config.lstm_cell_clip, name="global_model"),
             self.observation_size)
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
@@ -236,12 +267,13 @@ class A3C(AsyncAlgorithm):
                                   lambda worker=worker: self._run_worker(worker))
 
     def _run_worker(self, worker: A3CWorker) -> None:
+        weights = self.learner.weights()
         while not self.stop_event.is_set():
-            worker.pull(self.learner.weights())
+            worker.pull(weights)
             rollout = worker.collect(self.statistics)
             gradients, metrics = worker.compute_gradients(rollout)
-            self.learner.apply(gradients)
-            self.metrics.add({name: float(value) for name, value in metrics.items()})
+            weights = self.learner.apply(gradients)
+            self.metrics.add(dict(zip(METRICS, metrics.numpy().tolist(), strict=True)))
 
     def _close(self) -> None:
         for worker in self.workers:

@@ -38,7 +38,8 @@ class RecurrentPolicyArrays:
             LSTM kernel `[obs + units, 4 units]`, LSTM bias, policy kernel, value kernel.
     """
 
-    def __init__(self, weights: list[np.ndarray]):
+    def __init__(self, weights: list[np.ndarray], cell_clip: float | None = None):
+        self.cell_clip = cell_clip
         self.kernel, self.bias, self.policy_kernel, value_kernel = weights
         self.units = self.policy_kernel.shape[0]
         self.inputs = self.kernel.shape[0] - self.units
@@ -55,6 +56,8 @@ class RecurrentPolicyArrays:
         u = self.units
         sigmoids = _sigmoid(gates)
         c = sigmoids[:, u:2 * u] * c + sigmoids[:, :u] * np.tanh(gates[:, 2 * u:3 * u])
+        if self.cell_clip:
+            c = np.clip(c, -self.cell_clip, self.cell_clip)
         h = sigmoids[:, 3 * u:] * np.tanh(c)
         heads = h @ self.head_kernel
         return heads[:, :-1], heads[:, -1], h, c

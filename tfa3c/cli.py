@@ -107,11 +107,6 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                        help="steps per rollout / n-step return (default %(default)s)")
     hyper.add_argument("--learning-rate", type=float, default=default("learning_rate"),
                        help="learning rate (default %(default)s)")
-    hyper.add_argument("--gae-lambda", type=float, default=default("gae_lambda"),
-                       help="GAE lambda; 1 gives plain n-step advantages (default %(default)s)")
-    hyper.add_argument("--normalize-advantages", action=argparse.BooleanOptionalAction,
-                       default=default("normalize_advantages"),
-                       help="standardize advantages per batch (default %(default)s)")
     hyper.add_argument("--entropy-coef", type=float, default=default("entropy_coef"),
                        help="entropy bonus weight (default %(default)s)")
     hyper.add_argument("--value-coef", type=float, default=default("value_coef"),
@@ -128,6 +123,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                            help="environments per worker (default %(default)s)")
         hyper.add_argument("--lstm-units", type=_positive_int, default=default("lstm_units"),
                            help="LSTM cells (default %(default)s)")
+        hyper.add_argument("--gae-lambda", type=float, default=default("gae_lambda"),
+                           help="GAE lambda; 1 gives the tutorial's n-step advantages "
+                                "(default %(default)s)")
+        hyper.add_argument("--normalize-advantages", action=argparse.BooleanOptionalAction,
+                           default=default("normalize_advantages"),
+                           help="standardize each rollout's advantages (default %(default)s)")
     else:
         hyper.add_argument("--agents", type=_positive_int, default=default("agents"),
                            help="agent threads (default %(default)s)")

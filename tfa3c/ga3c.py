@@ -316,6 +316,10 @@ class _Counters:
         self.lag_max = 0
 
 
+def _total(counters: list[_Counters], name: str) -> float:
+    return float(sum(getattr(item, name) for item in counters))
+
+
 class GA3C(AsyncAlgorithm):
     """GPU/batched asynchronous advantage actor-critic (Babaeizadeh et al., 2017).
 
@@ -499,18 +503,28 @@ class GA3C(AsyncAlgorithm):
             counters.lag_max = max(counters.lag_max, lag_max)
 
     # Statistics ------------------------------------------------------------------------
-    def _extra_statistics(self, interval: float) -> dict[str, float]:
-        def total(counters: list[_Counters], name: str) -> float:
-            return float(sum(getattr(item, name) for item in counters))
+    def _summary_extras(self, seconds: float) -> dict[str, float]:
+        """Whole-run predictions/s, training steps/s, mean prediction batch, policy lag."""
+        seconds = max(seconds, 1e-9)
+        passes = max(_total(self.predictor_counters, "forward_passes"), 1.0)
+        predictions = _total(self.predictor_counters, "predictions")
+        return {
+            "pps": round(predictions / seconds, 1),
+            "tps": round(_total(self.trainer_counters, "training_steps") / seconds, 1),
+            "prediction_batch": round(predictions / passes, 1),
+            "policy_lag": round(_total(self.trainer_counters, "lag_sum")
+                                / max(_total(self.trainer_counters, "lag_batches"), 1.0), 2),
+        }
 
+    def _extra_statistics(self, interval: float) -> dict[str, float]:
         totals = {
-            "forward_passes": total(self.predictor_counters, "forward_passes"),
-            "requests": total(self.predictor_counters, "requests"),
-            "predictions": total(self.predictor_counters, "predictions"),
-            "training_steps": total(self.trainer_counters, "training_steps"),
-            "experiences": total(self.trainer_counters, "experiences"),
-            "lag_sum": total(self.trainer_counters, "lag_sum"),
-            "lag_batches": total(self.trainer_counters, "lag_batches"),
+            "forward_passes": _total(self.predictor_counters, "forward_passes"),
+            "requests": _total(self.predictor_counters, "requests"),
+            "predictions": _total(self.predictor_counters, "predictions"),
+            "training_steps": _total(self.trainer_counters, "training_steps"),
+            "experiences": _total(self.trainer_counters, "experiences"),
+            "lag_sum": _total(self.trainer_counters, "lag_sum"),
+            "lag_batches": _total(self.trainer_counters, "lag_batches"),
         }
         deltas = {name: value - self._last_totals.get(name, 0.0) for name, value in totals.items()}
         self._last_totals = totals

@@ -49,9 +49,10 @@ class LSTMTorso(keras.layers.Layer):
     `[4 * units]`.
     """
 
-    def __init__(self, units: int = 16, **kwargs):
+    def __init__(self, units: int = 16, cell_clip: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
+        self.cell_clip = cell_clip
 
     def build(self, observations_shape) -> None:  # noqa: D102
         inputs = int(observations_shape[-1])
@@ -73,6 +74,8 @@ class LSTMTorso(keras.layers.Layer):
         gates = tf.matmul(tf.concat([observations, h], axis=-1), self.kernel) + self.bias
         i, f, g, o = tf.split(gates, 4, axis=-1)
         c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        if self.cell_clip:
+            c = tf.clip_by_value(c, -self.cell_clip, self.cell_clip)
         h = tf.sigmoid(o) * tf.tanh(c)
         return h, (h, c)
 
@@ -87,14 +90,14 @@ class LSTMTorso(keras.layers.Layer):
         _, cs, _, _, _, _, hs = tf.raw_ops.BlockLSTMV2(
             seq_len_max=tf.cast(tf.shape(time_major)[0], tf.int64), x=time_major,
             cs_prev=c0, h_prev=h0, w=self.kernel, wci=zeros, wcf=zeros, wco=zeros,
-            b=self.bias, cell_clip=0.0, use_peephole=False)
+            b=self.bias, cell_clip=float(self.cell_clip or 0.0), use_peephole=False)
         features = tf.transpose(hs, [1, 0, 2])
         # An empty sequence keeps the initial state.
         final = tf.cond(tf.shape(hs)[0] > 0, lambda: (hs[-1], cs[-1]), lambda: (h0, c0))
         return features, final
 
     def get_config(self) -> dict:  # noqa: D102
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "units": self.units, "cell_clip": self.cell_clip}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -173,12 +176,13 @@ class RecurrentActorCritic(keras.Model):
     """
 
     def __init__(self, num_actions: int, lstm_units: int = 16, seed: int | None = None,
-                 **kwargs):
+                 cell_clip: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.num_actions = int(num_actions)
         self.lstm_units = int(lstm_units)
         self.seed = seed
-        self.torso = LSTMTorso(lstm_units, name="torso")
+        self.cell_clip = cell_clip
+        self.torso = LSTMTorso(lstm_units, cell_clip, name="torso")
         self.heads = ActorCriticHeads(num_actions, seed=seed, name="heads")
 
     def build(self, observations_shape) -> None:
@@ -205,7 +209,7 @@ class RecurrentActorCritic(keras.Model):
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "num_actions": self.num_actions,
-                "lstm_units": self.lstm_units, "seed": self.seed}
+                "lstm_units": self.lstm_units, "seed": self.seed, "cell_clip": self.cell_clip}
 
     @classmethod
     def from_config(cls, config: dict):  # noqa: D102

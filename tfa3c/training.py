@@ -92,6 +92,10 @@ class AsyncAlgorithm:
     def _close(self) -> None:
         """Releases environments once every thread has stopped."""
 
+    def _summary_extras(self, seconds: float) -> dict[str, float]:
+        """Algorithm-specific whole-run figures added to the summary."""
+        return {}
+
     def export(self, export_dir: str, model_name: str | None = None) -> str:
         """Exports the global policy as a SavedModel under `export_dir/<model_name>/<version>/`."""
         from tfa3c.export import export_policy
@@ -225,6 +229,7 @@ class AsyncAlgorithm:
             "steps_per_second": round(steps / max(seconds, 1e-9), 1),
             "mean_return_100": None if mean is None else round(mean, 2),
             "stop_reason": self.stop_reason,
+            **self._summary_extras(stop_seconds),
         }
 
 
