@@ -1,7 +1,7 @@
 """GA3C on CartPole-v1: agents queue observations, predictors batch them, trainers learn.
 
 Run:
-    python examples/ga3c_cartpole.py                # until solved (mean return 475)
+    python examples/ga3c_cartpole.py                # until solved (mean return 475), 5 min at most
     python examples/ga3c_cartpole.py --seed 3 --agents 8 --max-seconds 60
     tensorboard --logdir runs
 
@@ -18,6 +18,7 @@ JSON summary: algo, env, seed, solved, seconds, env_steps, episodes, steps_per_s
 mean_return_100.
 """
 
+import argparse
 import sys
 
 from tfa3c import cli
@@ -25,8 +26,11 @@ from tfa3c import cli
 
 def main(argv=None) -> int:
     """Parses the options, trains until a stop condition, exports, prints the summary."""
-    parser = cli.OneLineArgumentParser(prog="ga3c_cartpole.py", description=__doc__)
+    parser = cli.OneLineArgumentParser(prog="ga3c_cartpole.py", description=__doc__,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_training_arguments(parser, "ga3c", env_id="CartPole-v1")
+    # A budget, so that the example always ends: solved, or five minutes of training.
+    parser.set_defaults(max_seconds=300.0)
     args = parser.parse_args(argv)
     # GA3CConfig(**options) is validated here; GA3C(config).learn() runs the threads.
     return cli.train("ga3c", args, prog=parser.prog)

@@ -122,36 +122,33 @@ class EnvironmentGroup:
 
     def step(self, actions: np.ndarray) -> Transition:
         """Steps every environment with its action; resets those whose episode ended."""
-        num_envs = len(self.envs)
-        next_observations = np.empty_like(self.observations)
-        rewards = np.empty(num_envs, dtype=np.float32)
-        terminated = np.zeros(num_envs, dtype=bool)
-        truncated = np.zeros(num_envs, dtype=bool)
+        # One pass over the environments, everything else on whole arrays: per
+        # environment, only the step itself is Python (NumPy integer actions also skip
+        # a conversion inside gymnasium's action check).
+        results = [env.step(action) for env, action in
+                   zip(self.envs, np.asarray(actions, dtype=np.int64), strict=True)]
+        observations = [result[0] for result in results]
+        rewards = np.array([result[1] for result in results], dtype=np.float32)
+        terminated = np.array([result[2] for result in results], dtype=bool)
+        # A time limit hit on a terminal state is a termination.
+        truncated = np.array([result[3] for result in results], dtype=bool) & ~terminated
+        self._returns += rewards
+        self._lengths += 1
         finals: list[np.ndarray] = []
         episode_returns: list[float] = []
         episode_lengths: list[int] = []
-        for index, env in enumerate(self.envs):
-            observation, reward, term, trunc, _ = env.step(int(actions[index]))
-            rewards[index] = reward
-            if term or trunc:
-                # A time limit hit on a terminal state is a termination.
-                terminated[index] = term
-                truncated[index] = trunc and not term
-                if truncated[index]:
-                    finals.append(observation)
-                episode_returns.append(float(self._returns[index] + reward))
-                episode_lengths.append(int(self._lengths[index] + 1))
-                self._returns[index] = 0.0
-                self._lengths[index] = 0
-                observation, _ = env.reset()
-            else:
-                self._returns[index] += reward
-                self._lengths[index] += 1
-            next_observations[index] = observation
-        self.observations = next_observations
+        for index in np.flatnonzero(terminated | truncated):
+            if truncated[index]:
+                finals.append(observations[index])
+            episode_returns.append(float(self._returns[index]))
+            episode_lengths.append(int(self._lengths[index]))
+            self._returns[index] = 0.0
+            self._lengths[index] = 0
+            observations[index], _ = self.envs[index].reset()
+        self.observations = np.asarray(observations, dtype=np.float32)
         final_observations = (np.asarray(finals, dtype=np.float32) if finals else
                               np.empty((0, self.observations.shape[1]), dtype=np.float32))
-        return Transition(next_observations, rewards, terminated, truncated, final_observations,
+        return Transition(self.observations, rewards, terminated, truncated, final_observations,
                           episode_returns, episode_lengths)
 
     def close(self) -> None:
