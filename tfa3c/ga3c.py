@@ -328,11 +328,10 @@ class GA3C(AsyncAlgorithm):
     """
 
     algo = "ga3c"
+    config_class = GA3CConfig
 
     def __init__(self, config: GA3CConfig | None = None, **overrides):
-        config = config or GA3CConfig()
-        if overrides:
-            config = config.replace(**overrides)
+        config = self.resolve_config(config, overrides)
         configure_threads()
         self.policy_version = 0  # training updates applied so far
         self._version_lock = threading.Lock()

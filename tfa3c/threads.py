@@ -7,7 +7,9 @@ queue (they use timeouts and check the event), so nothing hangs on exit.
 
 from __future__ import annotations
 
+import faulthandler
 import threading
+import time
 from collections.abc import Callable
 
 
@@ -40,6 +42,10 @@ class ThreadSupervisor:
     def join(self, timeout: float = 30.0) -> list[str]:
         """Sets the stop event and joins every thread; returns names of any still alive."""
         self.stop_event.set()
+        deadline = time.monotonic() + timeout
         for thread in self.threads:
-            thread.join(timeout)
-        return [thread.name for thread in self.threads if thread.is_alive()]
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [thread.name for thread in self.threads if thread.is_alive()]
+        if alive:  # say where they are stuck: a hang should be diagnosable from the log
+            faulthandler.dump_traceback(all_threads=True)
+        return alive

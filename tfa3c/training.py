@@ -54,8 +54,16 @@ class AsyncAlgorithm:
     """
 
     algo = "base"
+    config_class: type[TrainConfig] = TrainConfig
 
-    def __init__(self, config: TrainConfig):
+    @classmethod
+    def resolve_config(cls, config: TrainConfig | None, overrides: dict) -> TrainConfig:
+        """`config` (default: the algorithm's defaults) with keyword `overrides` applied."""
+        config = config or cls.config_class()
+        return config.replace(**overrides) if overrides else config
+
+    def __init__(self, config: TrainConfig | None = None, **overrides):
+        config = self.resolve_config(config, overrides)
         self.config = config
         probe = make_env(config.env_id)  # fails fast on an unknown id or unsupported spaces
         self.observation_size = int(probe.observation_space.shape[0])
