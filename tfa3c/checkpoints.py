@@ -14,9 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfa3c.errors import CheckpointError
+from tfa3c.layout import CHECKPOINT_FOLDER
 from tfa3c.statistics import WINDOW, EpisodeStatistics
-
-CHECKPOINT_FOLDER = "checkpoints"
 
 
 class Checkpointer:

@@ -30,6 +30,7 @@ import keras
 import tensorflow as tf
 
 from tfa3c.errors import UserInputError
+from tfa3c.layout import existing_versions
 
 ACTION = "action"
 SERVING_DEFAULT = "serving_default"
@@ -40,16 +41,7 @@ GET_METADATA = "get_metadata"
 METADATA_KEYS = ("algorithm", "env_id", "observation_space", "action_space", "observation_size",
                  "num_actions", "policy", "lstm_units", "tfa3c_version", "env_steps")
 
-_VERSION = re.compile(r"^\d+$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-def existing_versions(model_dir: str) -> list[int]:
-    """Integer version folders under `model_dir`, ascending (empty if there are none)."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(int(name) for name in os.listdir(model_dir)
-                  if _VERSION.match(name) and os.path.isdir(os.path.join(model_dir, name)))
 
 
 def _space_descriptions(env_id: str, observation_size: int, num_actions: int) -> tuple[str, str]:

@@ -12,9 +12,7 @@ import json
 import os
 
 from tfa3c.errors import CheckpointError, UserInputError
-
-_CHECKPOINT_FOLDER = "checkpoints"  # tfa3c.checkpoints.CHECKPOINT_FOLDER, without importing TF
-_RUN_CONFIG = "config.json"  # tfa3c.training.RUN_CONFIG
+from tfa3c.layout import CHECKPOINT_FOLDER, RUN_CONFIG
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +34,9 @@ def read_run_config(run_dir: str) -> tuple[str, dict]:
     if not os.path.isdir(run_dir):
         raise UserInputError(f"run folder {run_dir!r} does not exist; give the --logdir of a "
                              "training run")
-    path = os.path.join(run_dir, _RUN_CONFIG)
+    path = os.path.join(run_dir, RUN_CONFIG)
     if not os.path.isfile(path):
-        raise UserInputError(f"{run_dir!r} has no {_RUN_CONFIG}; give the --logdir of a "
+        raise UserInputError(f"{run_dir!r} has no {RUN_CONFIG}; give the --logdir of a "
                              "training run (tfa3c train writes it when training starts)")
     try:
         with open(path) as file:
@@ -78,7 +76,7 @@ def restore_latest(model, run_dir: str) -> tuple[str, int]:
     """
     import tensorflow as tf
 
-    directory = os.path.join(run_dir, _CHECKPOINT_FOLDER)
+    directory = os.path.join(run_dir, CHECKPOINT_FOLDER)
     path = tf.train.latest_checkpoint(directory) if os.path.isdir(directory) else None
     if path is None:
         raise CheckpointError(f"no checkpoint in {directory}; the run saves one when it stops "

@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from tfa3c.errors import UserInputError
+from tfa3c.layout import existing_versions
 
-_VERSION = re.compile(r"^\d+$")
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
@@ -59,9 +58,8 @@ def resolve_saved_model(path: str) -> str:
                              "SavedModel folder, e.g. savedmodels/a3c_cartpole")
     if _is_saved_model(path):
         return path
-    versions = sorted((int(name) for name in os.listdir(path)
-                       if _VERSION.match(name) and _is_saved_model(os.path.join(path, name))),
-                      reverse=True)
+    versions = [version for version in reversed(existing_versions(path))
+                if _is_saved_model(os.path.join(path, str(version)))]
     if not versions:
         raise UserInputError(f"no SavedModel in {path!r}: expected saved_model.pb in it or in "
                              "a numbered version folder under it (tfa3c export writes "

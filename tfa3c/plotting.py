@@ -19,11 +19,10 @@ from typing import Any
 import numpy as np
 
 from tfa3c.errors import UserInputError
+from tfa3c.layout import EPISODES_CSV, RUN_CONFIG
+from tfa3c.statistics import WINDOW
 
-EPISODES_CSV = "episodes.csv"  # same name as tfa3c.run_logs (which imports TensorFlow)
-RUN_CONFIG = "config.json"
 REQUIRED_COLUMNS = ("wall_time", "env_steps", "return")
-WINDOW = 100  # episodes in the rolling mean, as the solved criterion uses
 GRID_POINTS = 200
 
 

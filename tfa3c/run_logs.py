@@ -7,10 +7,8 @@ import os
 
 import tensorflow as tf
 
+from tfa3c.layout import CSV_FIELDS, EPISODES_CSV
 from tfa3c.statistics import Episode
-
-EPISODES_CSV = "episodes.csv"
-CSV_FIELDS = ("wall_time", "env_steps", "return", "length")
 
 
 class RunLogs:

@@ -24,13 +24,13 @@ from tfa3c.checkpoints import Checkpointer
 from tfa3c.config import TrainConfig
 from tfa3c.envs import make_env, reward_threshold
 from tfa3c.errors import TrainingError
+from tfa3c.layout import RUN_CONFIG
 from tfa3c.progress import ProgressReporter
 from tfa3c.run_logs import RunLogs
 from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
 from tfa3c.threads import ThreadSupervisor
 
 _POLL_SECONDS = 0.05
-RUN_CONFIG = "config.json"  # the run's algorithm and config, written into its logdir
 
 
 def default_model_name(algo: str, env_id: str) -> str:
