@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -133,8 +134,48 @@ def test_training_replays_from_the_rollouts_initial_state(tmp_path):
     expected = manual((h0, c0))
     zero_state = manual((np.zeros_like(h0), np.zeros_like(c0)))
     for got, want in zip(gradients, expected, strict=True):
-        np.testing.assert_allclose(got, want, atol=1e-5)
+        np.testing.assert_allclose(got[0], want, atol=1e-5)  # the only update group
     assert max(np.abs(a - b).max() for a, b in zip(expected, zero_state, strict=True)) > 1e-6
+
+
+def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path):
+    from tfa3c.losses import actor_critic_loss
+    from tfa3c.returns import returns_and_advantages
+
+    algorithm, worker = make_worker(tmp_path, envs_per_worker=5, envs_per_update=2, n_steps=8)
+    assert [group.tolist() for group in worker.groups] == [[0, 1], [2, 3], [4]]
+    worker.collect()
+    rollout = worker.collect()
+    gradients, metrics = worker.compute_gradients(rollout)
+    assert metrics.shape == (3, 5)
+    returns, advantages = returns_and_advantages(
+        rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
+        rollout.next_values, worker.config.gamma, worker.config.gae_lambda)
+    model = worker.local_model
+    for index, envs in enumerate(worker.groups):
+        layout = split_episodes(rollout.episode_starts[:, envs])
+        state = [s[envs][layout.row_envs] * layout.continues[:, None]
+                 for s in (rollout.initial_h, rollout.initial_c)]
+        with tf.GradientTape() as tape:
+            logits, values, _ = model(layout.gather(rollout.observations[:, envs]), state)
+            loss, _ = actor_critic_loss(
+                logits, values, layout.gather(rollout.actions[:, envs]),
+                layout.gather(advantages[:, envs]), layout.gather(returns[:, envs]),
+                layout.mask, worker.config.value_coef, worker.config.entropy_coef)
+        expected = tape.gradient(loss, model.trainable_variables)
+        for got, want in zip(gradients, expected, strict=True):
+            np.testing.assert_allclose(got[index], want, atol=1e-5)
+
+    # The learner applies the three gradients one after another, in one call.
+    reference = keras.optimizers.Adam(worker.config.learning_rate,
+                                      epsilon=worker.config.adam_epsilon)
+    variables = [tf.Variable(v) for v in algorithm.learner.model.trainable_variables]
+    reference.build(variables)
+    for index in range(3):
+        reference.apply([g[index] for g in gradients], variables)
+    after = algorithm.learner.apply(gradients)
+    np.testing.assert_allclose(after, np.concatenate([v.numpy().ravel() for v in variables]),
+                               atol=1e-6)
 
 
 def test_every_step_is_trained_on_including_short_episode_tails():

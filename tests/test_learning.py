@@ -17,7 +17,10 @@ RANDOM_PLAY_RETURN = 22.0  # mean return of uniformly random actions on CartPole
 
 
 def test_a3c_mean_return_rises_well_above_random_play(tmp_path):
-    config = A3CConfig(env_id="CartPole-v1", seed=0, max_steps=800_000,
+    # One worker thread makes the run deterministic for a seed (with two, the order of
+    # their updates varies from run to run). Measured at this budget, seeds 0-4 reach
+    # 167, 441, 60, 230 and 237: the bar holds for every seed, not just for this one.
+    config = A3CConfig(env_id="CartPole-v1", seed=0, workers=1, max_steps=400_000,
                        logdir=str(tmp_path / "run"), progress_bar="none")
     summary = A3C(config).learn()
     assert summary["mean_return_100"] >= 2 * RANDOM_PLAY_RETURN, summary

@@ -70,6 +70,7 @@ class A3CWorker:
         self.rollouts = 0  # rollouts collected, for statistics and tests
         self.shapes = [tuple(v.shape) for v in self.local_model.trainable_variables]
         self.weights = np.zeros(sum(int(np.prod(shape)) for shape in self.shapes), np.float32)
+        self.groups = update_groups(self.envs.num_envs, config.envs_per_update)
         # Inputs are packed into three arrays and the traced concrete function is called
         # directly: here each NumPy-to-tensor conversion costs ~0.1 ms and tf.function's
         # argument binding ~1 ms, more than the LSTM's whole forward and backward pass.
@@ -77,7 +78,7 @@ class A3CWorker:
             tf.TensorSpec(self.weights.shape, tf.float32, name="weights"),
             tf.TensorSpec((None, None, self.envs.observation_size + 4), tf.float32,
                           name="steps"),
-            tf.TensorSpec((None, 2 * units), tf.float32, name="initial_state"),
+            tf.TensorSpec((None, 2 * units + 1), tf.float32, name="rows"),
         ]).get_concrete_function()  # traced now, not on the clock
 
     def pull(self, weights: np.ndarray) -> None:
@@ -139,9 +140,15 @@ class A3CWorker:
                        truncated, episode_starts, initial_h, initial_c)
 
     def compute_gradients(self, rollout: Rollout) -> tuple[list[tf.Tensor], tf.Tensor]:
-        """Gradients of the actor-critic loss on the local model, clipped by global norm.
+        """One gradient of the actor-critic loss per update group, each clipped by global norm.
 
-        Returns the gradients (one per variable) and the metrics named by `METRICS`.
+        The worker's environments are split into groups of `envs_per_update` (see
+        `update_groups`); each group's part of the rollout gives its own gradient, as
+        the rollout of one of the tutorial's single-environment workers did.
+
+        Returns:
+            One tensor per variable, `[groups, *variable.shape]`, and the metrics named
+            by `METRICS`, `[groups, len(METRICS)]`.
 
         The training pass replays each episode's part of the rollout from the LSTM
         state the rollout started with (a new episode starts from zeros).
@@ -150,16 +157,27 @@ class A3CWorker:
             rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
             rollout.next_values, self.config.gamma, self.config.gae_lambda)
         if self.config.normalize_advantages:
-            advantages = standardize(advantages)
+            advantages = np.concatenate([standardize(advantages[:, group])
+                                         for group in self.groups], axis=1)
         layout = split_episodes(rollout.episode_starts)
         per_step = np.stack([rollout.actions.astype(np.float32), advantages, returns], axis=-1)
         steps = np.concatenate([layout.gather(rollout.observations), layout.gather(per_step),
                                 layout.mask[..., None]], axis=-1)
         initial_state = (np.concatenate([rollout.initial_h, rollout.initial_c], axis=1)
                          [layout.row_envs] * layout.continues[:, None])
-        return self._gradients(self.weights, steps, initial_state)
+        row_groups = self.env_groups[layout.row_envs].astype(np.float32)
+        rows = np.concatenate([initial_state, row_groups[:, None]], axis=1)
+        return self._gradients(self.weights, steps, rows)
 
-    def _compute_gradients(self, weights, steps, initial_state):
+    @property
+    def env_groups(self) -> np.ndarray:
+        """The update group of each environment, `[envs]`."""
+        groups = np.empty(self.envs.num_envs, np.int64)
+        for index, group in enumerate(self.groups):
+            groups[group] = index
+        return groups
+
+    def _compute_gradients(self, weights, steps, rows):
         config = self.config
         variables = self.local_model.trainable_variables
         for variable, value in zip(variables, unflatten(weights, self.shapes), strict=True):
@@ -169,19 +187,31 @@ class A3CWorker:
         actions, advantages, returns, mask = (tf.squeeze(x, -1) for x in
                                               (actions, advantages, returns, mask))
         actions = tf.cast(actions, tf.int32)
-        initial_h, initial_c = tf.split(initial_state, 2, axis=-1)
-        with tf.GradientTape() as tape:
+        initial_h, initial_c, row_groups = tf.split(
+            rows, [config.lstm_units, config.lstm_units, 1], axis=-1)
+        all_gradients, all_metrics = [], []
+        # Rows are independent sequences: one forward pass for all of them, then one
+        # backward pass per group, each through its own rows' losses only.
+        with tf.GradientTape(persistent=True) as tape:
             logits, values, _ = self.local_model(observations, (initial_h, initial_c))
-            loss, metrics = actor_critic_loss(
-                logits, values, actions, advantages, returns, mask,
-                config.value_coef, config.entropy_coef)
-        gradients = tape.gradient(loss, variables)
-        if config.clip_norm is not None:
-            gradients, norm = tf.clip_by_global_norm(gradients, config.clip_norm)
-        else:
-            norm = tf.linalg.global_norm(gradients)
-        return gradients, tf.stack([loss, metrics["policy_loss"], metrics["value_loss"],
-                                    metrics["entropy"], norm])
+            losses = []
+            for group in range(len(self.groups)):
+                group_mask = mask * tf.cast(tf.equal(row_groups, float(group)), mask.dtype)
+                losses.append(actor_critic_loss(
+                    logits, values, actions, advantages, returns, group_mask,
+                    config.value_coef, config.entropy_coef))
+        for loss, metrics in losses:
+            gradients = tape.gradient(loss, variables)
+            if config.clip_norm is not None:
+                gradients, norm = tf.clip_by_global_norm(gradients, config.clip_norm)
+            else:
+                norm = tf.linalg.global_norm(gradients)
+            all_gradients.append(gradients)
+            all_metrics.append(tf.stack([loss, metrics["policy_loss"], metrics["value_loss"],
+                                         metrics["entropy"], norm]))
+        del tape
+        return ([tf.stack(parts) for parts in zip(*all_gradients, strict=True)],
+                tf.stack(all_metrics))
 
     def close(self) -> None:
         """Closes the worker's environments."""
@@ -194,15 +224,24 @@ class GlobalLearner:
     Weights travel as one flat float32 vector (see `unflatten`): one tensor to convert
     instead of one per variable. Workers compute gradients concurrently, but applying
     them is serialized: the optimizer's slot updates are read-modify-write sequences
-    that Keras does not make safe for concurrent calls, and an apply takes ~0.4 ms
-    against ~10 ms of acting per rollout, so the lock costs next to nothing.
+    that Keras does not make safe for concurrent calls, and an apply takes ~0.5 ms
+    against ~20 ms of acting per rollout, so the lock costs next to nothing.
+
+    Args:
+        model: the global model.
+        optimizer: the shared optimizer, built on the model's variables.
+        updates_per_apply: how many gradients (a worker's update groups) one `apply`
+            call receives, stacked on a leading axis, and applies one after another.
     """
 
-    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                 updates_per_apply: int = 1):
         self.model = model
         self.optimizer = optimizer
+        self.updates_per_apply = updates_per_apply
         self._lock = threading.Lock()
-        specs = [tf.TensorSpec(v.shape, v.dtype) for v in model.trainable_variables]
+        specs = [tf.TensorSpec((updates_per_apply, *v.shape), v.dtype)
+                 for v in model.trainable_variables]
         # Traced before any thread calls them; concrete functions skip argument binding.
         self._apply = tf.function(self._apply_gradients,
                                   input_signature=[specs]).get_concrete_function()
@@ -212,11 +251,17 @@ class GlobalLearner:
         return tf.concat([tf.reshape(v, [-1]) for v in self.model.trainable_variables], 0)
 
     def _apply_gradients(self, gradients):
-        self.optimizer.apply(gradients, self.model.trainable_variables)
+        # One optimizer step per group, in order (tf.function keeps the program order
+        # of these stateful updates).
+        for update in range(self.updates_per_apply):
+            self.optimizer.apply([g[update] for g in gradients], self.model.trainable_variables)
         return self._flat_weights()
 
     def apply(self, gradients: list[tf.Tensor]) -> np.ndarray:
-        """One optimizer step on the global variables; returns the weights after it.
+        """Optimizer steps on the global variables; returns the weights after them.
+
+        Args:
+            gradients: one tensor per variable, `[updates_per_apply, *variable.shape]`.
 
         The returned snapshot (which includes other workers' updates so far) is what
         the worker acts with next: pulling and applying are one call.
@@ -230,6 +275,15 @@ class GlobalLearner:
         with self._lock:
             weights = self._snapshot()
         return weights.numpy()
+
+
+def update_groups(num_envs: int, envs_per_update: int) -> list[np.ndarray]:
+    """Splits a worker's environments into consecutive groups of `envs_per_update`.
+
+    The last group is smaller when `envs_per_update` does not divide `num_envs`.
+    """
+    return [np.arange(start, min(start + envs_per_update, num_envs))
+            for start in range(0, num_envs, envs_per_update)]
 
 
 def unflatten(weights, shapes: list[tuple[int, ...]]) -> list:
@@ -260,8 +314,8 @@ class A3C(AsyncAlgorithm):
             self.observation_size)
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
-        self.learner = GlobalLearner(model, optimizer)
         self.workers = [A3CWorker(index, config) for index in range(config.workers)]
+        self.learner = GlobalLearner(model, optimizer, len(self.workers[0].groups))
         return model, optimizer
 
     def _start_threads(self) -> None:
@@ -277,7 +331,8 @@ class A3C(AsyncAlgorithm):
             rollout = worker.collect(self.statistics)
             gradients, metrics = worker.compute_gradients(rollout)
             weights = self.learner.apply(gradients)
-            self.metrics.add(dict(zip(METRICS, metrics.numpy().tolist(), strict=True)))
+            means = metrics.numpy().mean(axis=0)  # over the update groups
+            self.metrics.add(dict(zip(METRICS, means.tolist(), strict=True)))
 
     def _close(self) -> None:
         for worker in self.workers:

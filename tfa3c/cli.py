@@ -121,6 +121,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
         hyper.add_argument("--envs-per-worker", type=_positive_int,
                            default=default("envs_per_worker"),
                            help="environments per worker (default %(default)s)")
+        hyper.add_argument("--envs-per-update", type=_positive_int,
+                           default=default("envs_per_update"),
+                           help="environments whose rollout makes one optimizer step "
+                                "(default %(default)s)")
         hyper.add_argument("--lstm-units", type=_positive_int, default=default("lstm_units"),
                            help="LSTM cells (default %(default)s)")
         hyper.add_argument("--gae-lambda", type=float, default=default("gae_lambda"),
