@@ -104,8 +104,9 @@ def test_bootstrap_uses_the_state_after_the_last_step(tmp_path):
 
 
 def test_training_replays_from_the_rollouts_initial_state(tmp_path):
-    _, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5, gae_lambda=1.0,
-                            normalize_advantages=False)
+    algorithm, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5, gae_lambda=1.0,
+                                    normalize_advantages=False)
+    model = algorithm.model  # holds the weights the worker pulled
     worker.collect()
     rollout = worker.collect()  # the second rollout starts mid-episode...
     if rollout.episode_starts[0, 0]:
@@ -122,11 +123,11 @@ def test_training_replays_from_the_rollouts_initial_state(tmp_path):
 
     def manual(initial):
         with tf.GradientTape() as tape:
-            logits, values, _ = worker.local_model(layout.gather(rollout.observations), initial)
+            logits, values, _ = model(layout.gather(rollout.observations), initial)
             loss, _ = actor_critic_loss(logits, values, layout.gather(rollout.actions),
                                         layout.gather(advantages), layout.gather(returns),
                                         layout.mask)
-        grads = tape.gradient(loss, worker.local_model.trainable_variables)
+        grads = tape.gradient(loss, model.trainable_variables)
         return tf.clip_by_global_norm(grads, worker.config.clip_norm)[0]
 
     h0 = rollout.initial_h[layout.row_envs] * layout.continues[:, None]
@@ -151,7 +152,7 @@ def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path):
     returns, advantages = returns_and_advantages(
         rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
         rollout.next_values, worker.config.gamma, worker.config.gae_lambda)
-    model = worker.local_model
+    model = algorithm.model  # holds the weights the worker pulled
     for index, envs in enumerate(worker.groups):
         layout = split_episodes(rollout.episode_starts[:, envs])
         state = [s[envs][layout.row_envs] * layout.continues[:, None]

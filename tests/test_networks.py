@@ -40,6 +40,38 @@ def test_step_and_sequence_give_the_same_numbers():
     np.testing.assert_allclose(state[1], c, atol=1e-5)
 
 
+def test_sequence_gradients_match_finite_differences():
+    # TensorFlow's fused BlockLSTMV2 kernel, which the sequence path once used, gives the
+    # right outputs but wrong kernel gradients; this is the check that catches it.
+    model = randomized_recurrent(units=4)
+    rng = np.random.default_rng(2)
+    observations = rng.normal(size=(2, 6, 4))
+    weights = rng.normal(size=(2, 6, 3))
+
+    def loss():
+        logits, values, _ = model(observations.astype(np.float32))
+        return tf.reduce_sum(tf.cast(logits, tf.float64) * weights) + tf.reduce_sum(
+            tf.cast(values, tf.float64) ** 2)
+
+    with tf.GradientTape() as tape:
+        value = loss()
+    kernel, bias = model.torso.kernel, model.torso.bias
+    gradients = tape.gradient(value, [kernel, bias])
+    epsilon = 1e-2
+    for variable, gradient in zip([kernel, bias], gradients, strict=True):
+        original = variable.numpy()
+        for index in [tuple(rng.integers(0, n) for n in original.shape) for _ in range(6)]:
+            shifted = []
+            for sign in (1, -1):
+                changed = original.copy()
+                changed[index] += sign * epsilon
+                variable.assign(changed)
+                shifted.append(float(loss()))
+            variable.assign(original)
+            numeric = (shifted[0] - shifted[1]) / (2 * epsilon)
+            np.testing.assert_allclose(gradient.numpy()[index], numeric, rtol=0.02, atol=2e-3)
+
+
 def test_initial_state_matters():
     model = randomized_recurrent()
     observations = np.ones((2, 3, 4), np.float32)

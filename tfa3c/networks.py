@@ -34,16 +34,44 @@ class NormalizedColumns(keras.initializers.Initializer):
         return {"stddev": self.stddev, "seed": self.seed}
 
 
+def lstm_step(observations, state, kernel, bias, cell_clip: float | None = None):
+    """One LSTM step: gates (input, forget, cell, output) from `[observations, h] @ kernel`.
+
+    Args:
+        observations: `[batch, obs]`.
+        state: `(h, c)`, each `[batch, units]`.
+        kernel: `[obs + units, 4 * units]`, or `[batch, obs + units, 4 * units]` for a
+            separate kernel per row (A3C takes one gradient per group of environments
+            in a single backward pass that way).
+        bias: `[4 * units]`, or `[batch, 4 * units]` with per-row kernels.
+        cell_clip: bound on the cell state (None: unbounded).
+
+    Returns:
+        The new `(h, c)`.
+    """
+    h, c = state
+    inputs = tf.concat([observations, h], axis=-1)
+    if len(kernel.shape) == 3:
+        gates = tf.einsum("bi,big->bg", inputs, kernel) + bias
+    else:
+        gates = tf.matmul(inputs, kernel) + bias
+    i, f, g, o = tf.split(gates, 4, axis=-1)
+    c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+    if cell_clip:
+        c = tf.clip_by_value(c, -cell_clip, cell_clip)
+    return tf.sigmoid(o) * tf.tanh(c), c
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class LSTMTorso(keras.layers.Layer):
     """An LSTM over observation sequences, with a single-step path for acting.
 
-    The sequence path runs TensorFlow's fused `BlockLSTMV2` kernel: one op for the
-    whole sequence and one for its gradient, instead of a graph of ~15 ops per time
-    step (measured: 1.3 ms against 5 ms for a 40-step rollout, and 0.2 s against 5 s
-    to trace and warm up). The step path spells the same gates out (input, forget,
-    cell, output; no forget bias inside the kernel, so the bias starts at 1 for the
-    forget gate as Keras' `unit_forget_bias` does).
+    Gates are input, forget, cell, output (`lstm_step`); there is no forget bias inside
+    the kernel, so the bias starts at 1 for the forget gate as Keras'
+    `unit_forget_bias` does. The sequence path runs the step in a `tf.scan`, so both
+    give the same numbers. (TensorFlow's fused `BlockLSTMV2` kernel gives the same
+    forward pass but, measured against finite differences, wrong kernel gradients, so
+    it is not used.)
 
     Weights: `kernel` `[obs + units, 4 * units]` acting on `[observation, h]`, `bias`
     `[4 * units]`.
@@ -70,13 +98,7 @@ class LSTMTorso(keras.layers.Layer):
 
     def step(self, observations, state):
         """One time step: `[batch, obs]` and `(h, c)` → features `[batch, units]`, `(h, c)`."""
-        h, c = state
-        gates = tf.matmul(tf.concat([observations, h], axis=-1), self.kernel) + self.bias
-        i, f, g, o = tf.split(gates, 4, axis=-1)
-        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-        if self.cell_clip:
-            c = tf.clip_by_value(c, -self.cell_clip, self.cell_clip)
-        h = tf.sigmoid(o) * tf.tanh(c)
+        h, c = lstm_step(observations, state, self.kernel, self.bias, self.cell_clip)
         return h, (h, c)
 
     def call(self, observations, initial_state=None):
@@ -86,11 +108,10 @@ class LSTMTorso(keras.layers.Layer):
             initial_state = self.initial_state(batch)
         h0, c0 = initial_state
         time_major = tf.transpose(observations, [1, 0, 2])
-        zeros = tf.zeros((self.units,), dtype=observations.dtype)
-        _, cs, _, _, _, _, hs = tf.raw_ops.BlockLSTMV2(
-            seq_len_max=tf.cast(tf.shape(time_major)[0], tf.int64), x=time_major,
-            cs_prev=c0, h_prev=h0, w=self.kernel, wci=zeros, wcf=zeros, wco=zeros,
-            b=self.bias, cell_clip=float(self.cell_clip or 0.0), use_peephole=False)
+        hs, cs = tf.scan(
+            lambda state, inputs: lstm_step(inputs, state, self.kernel, self.bias,
+                                            self.cell_clip),
+            time_major, initializer=(h0, c0))
         features = tf.transpose(hs, [1, 0, 2])
         # An empty sequence keeps the initial state.
         final = tf.cond(tf.shape(hs)[0] > 0, lambda: (hs[-1], cs[-1]), lambda: (h0, c0))
