@@ -15,7 +15,6 @@ from tfa3c.a3c import A3C, A3CWorker
 from tfa3c.config import A3CConfig
 from tfa3c.envs import EnvironmentGroup
 from tfa3c.errors import TrainingError
-from tfa3c.sequences import split_episodes
 
 from .conftest import ROOT
 
@@ -103,9 +102,39 @@ def test_bootstrap_uses_the_state_after_the_last_step(tmp_path):
         np.testing.assert_allclose(rollout.next_values[-1, env], value.numpy()[0], atol=1e-5)
 
 
+def reference_gradients(model, config, rollout, envs, initial_state=None):
+    """Clipped gradients of the loss on `envs`' steps, through the Keras model's step path.
+
+    An episode that starts inside the rollout starts from a zero LSTM state; the others
+    continue from `initial_state` (default: the state the rollout started from).
+    """
+    from tfa3c.losses import actor_critic_loss
+    from tfa3c.returns import returns_and_advantages
+
+    returns, advantages = returns_and_advantages(
+        rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
+        rollout.next_values, config.gamma, config.gae_lambda)
+    h, c = initial_state or (rollout.initial_h[envs], rollout.initial_c[envs])
+    with tf.GradientTape() as tape:
+        logits, values = [], []
+        for t in range(rollout.observations.shape[0]):
+            if rollout.episode_starts[t, envs].any():
+                keep = (~rollout.episode_starts[t, envs])[:, None].astype(np.float32)
+                h, c = h * keep, c * keep
+            step_logits, step_values, (h, c) = model.step(rollout.observations[t, envs],
+                                                          (h, c))
+            logits.append(step_logits)
+            values.append(step_values)
+        loss, _ = actor_critic_loss(tf.stack(logits), tf.stack(values),
+                                    rollout.actions[:, envs], advantages[:, envs],
+                                    returns[:, envs], None, config.value_coef,
+                                    config.entropy_coef)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    return tf.clip_by_global_norm(gradients, config.clip_norm)[0]
+
+
 def test_training_replays_from_the_rollouts_initial_state(tmp_path):
-    algorithm, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5, gae_lambda=1.0,
-                                    normalize_advantages=False)
+    algorithm, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5)
     model = algorithm.model  # holds the weights the worker pulled
     worker.collect()
     rollout = worker.collect()  # the second rollout starts mid-episode...
@@ -113,57 +142,24 @@ def test_training_replays_from_the_rollouts_initial_state(tmp_path):
         rollout = worker.collect()
     assert np.abs(rollout.initial_h).max() > 0  # ...from a non-zero LSTM state
     gradients, _ = worker.compute_gradients(rollout)
-    from tfa3c.losses import actor_critic_loss
-    from tfa3c.returns import returns_and_advantages
-
-    returns, advantages = returns_and_advantages(
-        rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
-        rollout.next_values, worker.config.gamma)
-    layout = split_episodes(rollout.episode_starts)
-
-    def manual(initial):
-        with tf.GradientTape() as tape:
-            logits, values, _ = model(layout.gather(rollout.observations), initial)
-            loss, _ = actor_critic_loss(logits, values, layout.gather(rollout.actions),
-                                        layout.gather(advantages), layout.gather(returns),
-                                        layout.mask)
-        grads = tape.gradient(loss, model.trainable_variables)
-        return tf.clip_by_global_norm(grads, worker.config.clip_norm)[0]
-
-    h0 = rollout.initial_h[layout.row_envs] * layout.continues[:, None]
-    c0 = rollout.initial_c[layout.row_envs] * layout.continues[:, None]
-    expected = manual((h0, c0))
-    zero_state = manual((np.zeros_like(h0), np.zeros_like(c0)))
+    expected = reference_gradients(model, worker.config, rollout, [0])
+    zeros = np.zeros_like(rollout.initial_h)
+    zero_state = reference_gradients(model, worker.config, rollout, [0], (zeros, zeros))
     for got, want in zip(gradients, expected, strict=True):
         np.testing.assert_allclose(got[0], want, atol=1e-5)  # the only update group
     assert max(np.abs(a - b).max() for a, b in zip(expected, zero_state, strict=True)) > 1e-6
 
 
 def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path):
-    from tfa3c.losses import actor_critic_loss
-    from tfa3c.returns import returns_and_advantages
-
     algorithm, worker = make_worker(tmp_path, envs_per_worker=5, envs_per_update=2, n_steps=8)
     assert [group.tolist() for group in worker.groups] == [[0, 1], [2, 3], [4]]
     worker.collect()
     rollout = worker.collect()
     gradients, metrics = worker.compute_gradients(rollout)
     assert metrics.shape == (3, 5)
-    returns, advantages = returns_and_advantages(
-        rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
-        rollout.next_values, worker.config.gamma, worker.config.gae_lambda)
     model = algorithm.model  # holds the weights the worker pulled
     for index, envs in enumerate(worker.groups):
-        layout = split_episodes(rollout.episode_starts[:, envs])
-        state = [s[envs][layout.row_envs] * layout.continues[:, None]
-                 for s in (rollout.initial_h, rollout.initial_c)]
-        with tf.GradientTape() as tape:
-            logits, values, _ = model(layout.gather(rollout.observations[:, envs]), state)
-            loss, _ = actor_critic_loss(
-                logits, values, layout.gather(rollout.actions[:, envs]),
-                layout.gather(advantages[:, envs]), layout.gather(returns[:, envs]),
-                layout.mask, worker.config.value_coef, worker.config.entropy_coef)
-        expected = tape.gradient(loss, model.trainable_variables)
+        expected = reference_gradients(model, worker.config, rollout, envs)
         for got, want in zip(gradients, expected, strict=True):
             np.testing.assert_allclose(got[index], want, atol=1e-5)
 
@@ -179,18 +175,18 @@ def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path):
                                atol=1e-6)
 
 
-def test_every_step_is_trained_on_including_short_episode_tails():
-    episode_starts = np.zeros((6, 2), bool)
-    episode_starts[0] = True
-    episode_starts[2, 0] = True  # env 0: episode of 2 steps, then a new one
-    episode_starts[5, 1] = True  # env 1: new episode on the last step
-    layout = split_episodes(episode_starts)
-    assert layout.mask.sum() == 12  # every step of the rollout, none dropped
-    assert layout.continues.tolist() == [True, False, True, False]
-    covered = {(int(t), int(n)) for t, n, m in zip(layout.time_index.ravel(),
-                                                   layout.env_index.ravel(),
-                                                   layout.mask.ravel(), strict=True) if m}
-    assert covered == {(t, n) for t in range(6) for n in range(2)}
+def test_every_step_is_trained_on_including_short_episode_tails(tmp_path):
+    # The tutorial never trained on an episode's last part when it was shorter than the
+    # mini-batch. Here an episode starts two steps before the end of the rollout: what
+    # the network sees at the very last step must still change the gradient.
+    _, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=8)
+    rollout = worker.collect()
+    rollout.episode_starts[6, 0] = True
+    base, _ = worker.compute_gradients(rollout)
+    rollout.observations[7, 0] += 0.5
+    changed, _ = worker.compute_gradients(rollout)
+    differences = [np.abs(a.numpy() - b.numpy()).max() for a, b in zip(base, changed, strict=True)]
+    assert max(differences) > 1e-6
 
 
 def test_truncation_is_not_termination():

@@ -1,7 +1,7 @@
 """Learning tests: the policy must actually improve on CartPole-v1.
 
-The quick one runs in the default suite; the full solve is marked `slow`
-(`pytest -m slow`), as it takes minutes on two cores.
+The one-worker solve runs in the default suite; the example's solve for five seeds is
+marked `slow` (`pytest -m slow`).
 """
 
 import json
@@ -13,17 +13,16 @@ from tfa3c.config import A3CConfig
 
 from .conftest import run_command
 
-RANDOM_PLAY_RETURN = 22.0  # mean return of uniformly random actions on CartPole-v1
 
-
-def test_a3c_mean_return_rises_well_above_random_play(tmp_path):
+def test_a3c_solves_cartpole_within_a_small_budget(tmp_path):
     # One worker thread makes the run deterministic for a seed (with two, the order of
-    # their updates varies from run to run). Measured at this budget, seeds 0-4 reach
-    # 167, 441, 60, 230 and 237: the bar holds for every seed, not just for this one.
+    # their updates varies from run to run). Measured with one worker, seeds 0-4 solve
+    # in 132k-169k env steps (about 9 s): the budget leaves room for every seed.
     config = A3CConfig(env_id="CartPole-v1", seed=0, workers=1, max_steps=400_000,
                        logdir=str(tmp_path / "run"), progress_bar="none")
     summary = A3C(config).learn()
-    assert summary["mean_return_100"] >= 2 * RANDOM_PLAY_RETURN, summary
+    assert summary["solved"], summary
+    assert summary["mean_return_100"] >= 475, summary
 
 
 @pytest.mark.slow

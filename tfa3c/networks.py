@@ -187,7 +187,7 @@ class ActorCriticHeads(keras.layers.Layer):
 class RecurrentActorCritic(keras.Model):
     """A3C's network: LSTM torso → policy logits and value.
 
-    `call` runs whole sequences (training); `step` runs one time step (acting). Both
+    `call` runs whole sequences; `step` runs one time step (acting). Both
     give the same numbers for the same inputs.
 
     Example:
