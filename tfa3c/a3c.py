@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfa3c.acting import RecurrentPolicyArrays, sample_actions, softmax
 from tfa3c.config import A3CConfig
 from tfa3c.envs import EnvironmentGroup
-from tfa3c.losses import actor_critic_loss
+from tfa3c.losses import actor_critic_terms
 from tfa3c.networks import RecurrentActorCritic, build_model, lstm_step
 from tfa3c.returns import returns_and_advantages, standardize
 from tfa3c.statistics import EpisodeStatistics
@@ -200,6 +200,10 @@ class GroupGradients:
             tf.TensorSpec((num_envs, 2 * config.lstm_units), tf.float32,
                           name="initial_state"),
         ]).get_concrete_function()  # traced now, not on the clock
+        # A function's first run also optimizes its graph (about a second here): that
+        # too happens now. The function is pure, so zeros do no harm.
+        self._function(*(tf.zeros(spec.shape, spec.dtype)
+                         for spec in self._function.structured_input_signature[0]))
 
     def __call__(self, weights: np.ndarray, steps: np.ndarray,
                  initial_state: np.ndarray) -> tuple[list[tf.Tensor], tf.Tensor]:
@@ -237,11 +241,14 @@ class GroupGradients:
             features = tf.stack(features)  # [time, envs, units]
             logits = tf.einsum("tnu,nua->tna", features, policy_kernel)
             values = tf.einsum("tnu,nu->tn", features, value_kernel[..., 0])
-            losses = [actor_critic_loss(
-                logits, values, actions, advantages, returns,
-                tf.broadcast_to(masks[:, group], tf.shape(values)),
-                config.value_coef, config.entropy_coef) for group in range(groups)]
-            total = tf.add_n([loss for loss, _ in losses])
+            # Each group's means over its own steps: [time, envs] terms → [groups].
+            terms = actor_critic_terms(logits, values, actions, advantages, returns)
+            counts = config.n_steps * tf.reduce_sum(masks, axis=0)
+            policy_loss, value_loss, entropy = (
+                tf.linalg.matvec(masks, tf.reduce_sum(term, axis=0), transpose_a=True) / counts
+                for term in terms)
+            losses = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
+            total = tf.reduce_sum(losses)
         gradients = tape.gradient(total, copies)
         norms = tf.sqrt(tf.add_n([tf.reduce_sum(tf.reshape(g, [groups, -1]) ** 2, axis=1)
                                   for g in gradients]))
@@ -249,9 +256,8 @@ class GroupGradients:
             scales = config.clip_norm / tf.maximum(norms, config.clip_norm)
             gradients = [g * tf.reshape(scales, [groups] + [1] * (len(g.shape) - 1))
                          for g in gradients]
-        metrics = tf.stack([tf.stack([loss, parts["policy_loss"], parts["value_loss"],
-                                      parts["entropy"]]) for loss, parts in losses])
-        return gradients, tf.concat([metrics, norms[:, None]], axis=1)
+        metrics = tf.stack([losses, policy_loss, value_loss, entropy, norms], axis=1)
+        return gradients, metrics
 
 
 class GlobalLearner:
@@ -282,6 +288,12 @@ class GlobalLearner:
         self._apply = tf.function(self._apply_gradients,
                                   input_signature=[specs]).get_concrete_function()
         self._snapshot = tf.function(self._flat_weights).get_concrete_function()
+        if int(optimizer.iterations.numpy()) == 0:
+            # A function's first run also optimizes its graph (~0.6 s): done now, off the
+            # clock. Zero gradients leave the weights and a fresh Adam's zero moments as
+            # they are; the step count is set back to 0.
+            self._apply([tf.zeros(spec.shape, spec.dtype) for spec in specs])
+            optimizer.iterations.assign(0)
 
     def _flat_weights(self):
         return tf.concat([tf.reshape(v, [-1]) for v in self.model.trainable_variables], 0)

@@ -21,6 +21,29 @@ def log_probabilities(logits: tf.Tensor, log_epsilon: float = 0.0) -> tf.Tensor:
     return high + tf.math.log1p(tf.exp(-tf.abs(log_pi - floor)))
 
 
+def actor_critic_terms(
+    logits: tf.Tensor,
+    values: tf.Tensor,
+    actions: tf.Tensor,
+    advantages: tf.Tensor,
+    returns: tf.Tensor,
+    log_epsilon: float = 0.0,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Per-entry policy loss, squared value error and entropy, each shaped like `values`.
+
+    policy = -log pi(a|s) * A, value = (G - V(s))^2, entropy = -sum pi log pi. Advantages
+    and returns are treated as constants. See `actor_critic_loss` for the arguments.
+    """
+    dtype = logits.dtype
+    advantages = tf.stop_gradient(tf.cast(advantages, dtype))
+    returns = tf.stop_gradient(tf.cast(returns, dtype))
+    log_pi = log_probabilities(logits, log_epsilon)
+    taken = tf.gather(log_pi, tf.cast(actions, tf.int32), axis=-1, batch_dims=len(actions.shape))
+    exact_log_pi = tf.nn.log_softmax(logits)
+    entropies = -tf.reduce_sum(tf.exp(exact_log_pi) * exact_log_pi, axis=-1)
+    return -taken * advantages, tf.square(returns - values), entropies
+
+
 def actor_critic_loss(
     logits: tf.Tensor,
     values: tf.Tensor,
@@ -52,23 +75,16 @@ def actor_critic_loss(
     Returns:
         The total loss and a dict with `policy_loss`, `value_loss`, `entropy`.
     """
-    dtype = logits.dtype
-    advantages = tf.stop_gradient(tf.cast(advantages, dtype))
-    returns = tf.stop_gradient(tf.cast(returns, dtype))
-    log_pi = log_probabilities(logits, log_epsilon)
-    taken = tf.gather(log_pi, tf.cast(actions, tf.int32), axis=-1, batch_dims=len(actions.shape))
-    exact_log_pi = tf.nn.log_softmax(logits)
-    entropies = -tf.reduce_sum(tf.exp(exact_log_pi) * exact_log_pi, axis=-1)
+    policy, value, entropies = actor_critic_terms(logits, values, actions, advantages,
+                                                  returns, log_epsilon)
     if mask is None:
         mask = tf.ones_like(values)
-    mask = tf.cast(mask, dtype)
+    mask = tf.cast(mask, logits.dtype)
     count = tf.maximum(tf.reduce_sum(mask), 1.0)
 
     def mean(x):
         return tf.reduce_sum(x * mask) / count
 
-    policy_loss = -mean(taken * advantages)
-    value_loss = mean(tf.square(returns - values))
-    entropy = mean(entropies)
+    policy_loss, value_loss, entropy = mean(policy), mean(value), mean(entropies)
     total = policy_loss + value_coef * value_loss - entropy_coef * entropy
     return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
