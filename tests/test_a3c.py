@@ -232,3 +232,27 @@ def test_signal_stops_cleanly_with_checkpoint_and_summary(tmp_path, sig):
     assert summary["stop_reason"] == sig.name
     assert summary["env_steps"] > 0
     assert tf.train.latest_checkpoint(str(logdir / "checkpoints")) is not None
+
+
+def test_signal_handler_takes_no_lock(tmp_path):
+    # The handler runs in the main thread between two bytecodes, which can be inside
+    # Event.wait while the event's internal (non-reentrant) lock is held. A handler that
+    # set the event there deadlocked now and then. Here a thread holds that lock and
+    # runs the handler, as the main thread would: it must return at once.
+    algorithm = A3C(small_config(tmp_path))
+    previous = algorithm._install_signal_handlers()
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+
+        def interrupted_wait():
+            with algorithm.stop_event._cond:
+                handler(signal.SIGTERM, None)
+
+        thread = threading.Thread(target=interrupted_wait, daemon=True)
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive(), "the signal handler blocked on the stop event's lock"
+        assert algorithm.pending_signal == "SIGTERM"
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

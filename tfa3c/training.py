@@ -72,6 +72,7 @@ class AsyncAlgorithm:
         self.reward_threshold = reward_threshold(config.env_id)
         self.stop_event = threading.Event()
         self.stop_reason: str | None = None
+        self.pending_signal: str | None = None  # set by the signal handler only
         self.statistics = EpisodeStatistics(
             self.reward_threshold, config.max_steps,
             on_solved=self._on_solved, on_budget=lambda: self.request_stop("max_steps"))
@@ -135,9 +136,18 @@ class AsyncAlgorithm:
             return {}
 
         def handler(signum, _frame):
-            # A second signal falls through to the default: a forced stop.
+            # Python runs this in the main thread between two bytecodes, possibly while
+            # that thread holds the stop event's internal lock (inside `Event.wait`):
+            # setting the event here could deadlock on that lock. So the handler only
+            # records the signal; the main loop, which wakes every _POLL_SECONDS, asks
+            # the threads to stop.
+            if self.pending_signal is None:
+                self.pending_signal = signal.Signals(signum).name
+                return
+            # A second signal goes to the previous handler (Ctrl-C: KeyboardInterrupt;
+            # SIGTERM: the default, which ends the process): a forced stop.
             signal.signal(signum, previous[signum])
-            self.request_stop(signal.Signals(signum).name)
+            signal.raise_signal(signum)
 
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         for sig in previous:
@@ -164,6 +174,9 @@ class AsyncAlgorithm:
         try:
             self._start_threads()
             while not self.stop_event.wait(_POLL_SECONDS):
+                if self.pending_signal is not None:
+                    self.request_stop(self.pending_signal)
+                    break
                 now = time.perf_counter()
                 if config.max_seconds is not None and statistics.elapsed() >= config.max_seconds:
                     self.request_stop("max_seconds")
