@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfa3c.acting import RecurrentPolicyArrays, sample_actions, softmax
 from tfa3c.config import A3CConfig
 from tfa3c.envs import EnvironmentGroup
-from tfa3c.losses import actor_critic_terms
+from tfa3c.losses import actor_critic_terms, total_loss
 from tfa3c.networks import RecurrentActorCritic, build_model, lstm_step
 from tfa3c.returns import returns_and_advantages, standardize
 from tfa3c.statistics import EpisodeStatistics
@@ -184,11 +184,9 @@ class GroupGradients:
         self.config = config
         self.shapes = shapes
         self.num_groups = len(groups)
-        env_groups = np.empty(sum(len(group) for group in groups), np.int64)
-        for index, group in enumerate(groups):
-            env_groups[group] = index
-        self.env_groups = env_groups
-        num_envs = len(env_groups)
+        # The group of each environment (groups are consecutive runs of environments).
+        self.env_groups = np.repeat(np.arange(len(groups)), [len(group) for group in groups])
+        num_envs = len(self.env_groups)
         size = sum(int(np.prod(shape)) for shape in shapes)
         # Inputs are packed into three arrays and the traced concrete function is called
         # directly: here each NumPy-to-tensor conversion costs ~0.1 ms and tf.function's
@@ -247,7 +245,8 @@ class GroupGradients:
             policy_loss, value_loss, entropy = (
                 tf.linalg.matvec(masks, tf.reduce_sum(term, axis=0), transpose_a=True) / counts
                 for term in terms)
-            losses = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
+            losses = total_loss(policy_loss, value_loss, entropy, config.value_coef,
+                                config.entropy_coef)
             total = tf.reduce_sum(losses)
         gradients = tape.gradient(total, copies)
         norms = tf.sqrt(tf.add_n([tf.reduce_sum(tf.reshape(g, [groups, -1]) ** 2, axis=1)

@@ -44,6 +44,11 @@ def actor_critic_terms(
     return -taken * advantages, tf.square(returns - values), entropies
 
 
+def total_loss(policy_loss, value_loss, entropy, value_coef: float, entropy_coef: float):
+    """policy_loss + value_coef * value_loss - entropy_coef * entropy (any shapes alike)."""
+    return policy_loss + value_coef * value_loss - entropy_coef * entropy
+
+
 def actor_critic_loss(
     logits: tf.Tensor,
     values: tf.Tensor,
@@ -86,5 +91,5 @@ def actor_critic_loss(
         return tf.reduce_sum(x * mask) / count
 
     policy_loss, value_loss, entropy = mean(policy), mean(value), mean(entropies)
-    total = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    total = total_loss(policy_loss, value_loss, entropy, value_coef, entropy_coef)
     return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
