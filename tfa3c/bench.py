@@ -987,7 +987,11 @@ def run(args: argparse.Namespace) -> int:
     json_path = results_dir / f"{stamp}.json"
     _write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     results_md = out / "RESULTS.md"
-    _write_atomic(results_md, render_results(data, _relative(json_path, out)))
+    from tfa3c.soak import latest_section
+
+    # The soak benchmark (benchmarks/soak.py) runs on its own; its newest section stays.
+    _write_atomic(results_md, render_results(data, _relative(json_path, out))
+                  + latest_section(results_dir, out))
     print(f"results: {json_path}", flush=True)
     print(f"report: {results_md} ({data['meta']['total_seconds']:.0f} s in all)", flush=True)
     return 0

@@ -1,12 +1,18 @@
-"""Checkpoints of a run: model, optimizer and counters, as `tf.train.Checkpoint`s.
+"""Checkpoints of a run: model, optimizer and counters, and the network they belong to.
 
 `tf.train.CheckpointManager` writes each checkpoint's shards under temporary names,
 renames them into place and then atomically rewrites the `checkpoint` index, so an
 interrupted save never leaves a half-written checkpoint as the newest one.
+
+Beside the checkpoints, `network.json` holds the network's Keras configuration
+(`keras.saving.serialize_keras_object`) and its observation size: `tfa3c export`
+rebuilds exactly the trained network from it (cell clip, layer sizes and all), and
+`--resume` refuses a run whose options would build a different one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import keras
@@ -14,8 +20,88 @@ import numpy as np
 import tensorflow as tf
 
 from tfa3c.errors import CheckpointError
-from tfa3c.layout import CHECKPOINT_FOLDER
-from tfa3c.statistics import WINDOW, EpisodeStatistics
+from tfa3c.layout import CHECKPOINT_FOLDER, NETWORK_FILE
+from tfa3c.statistics import WINDOW, Counters
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name if it has none."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def network_description(model: keras.Model) -> dict:
+    """What `network.json` holds for a built model: its Keras config and observation size."""
+    return {"observation_size": int(model.observation_size),
+            "keras": keras.saving.serialize_keras_object(model)}
+
+
+def write_network(directory: str, model: keras.Model) -> str:
+    """Writes `directory/network.json` for `model` (atomically: temporary file, rename)."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, NETWORK_FILE)
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(network_description(model), file, indent=2)
+    os.replace(temporary, path)
+    return path
+
+
+def read_network_description(directory: str) -> dict | None:
+    """`network.json`'s content, or None if the run has none (runs of tfa3c < 0.3).
+
+    Raises:
+        CheckpointError: the file exists but is not a network description.
+    """
+    path = os.path.join(directory, NETWORK_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as file:
+            description = json.load(file)
+        int(description["observation_size"])
+        dict(description["keras"]["config"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path} is not a tfa3c network description "
+                              f"({type(error).__name__}: {first_line(error)})") from None
+    return description
+
+
+def build_network(description: dict) -> keras.Model:
+    """The (untrained, built) network that `description` describes.
+
+    Deserialization is Keras' with `safe_mode=True`: only registered classes, no code.
+
+    Raises:
+        CheckpointError: the description names a class or option Keras cannot build.
+    """
+    from tfa3c.networks import build_model
+
+    try:
+        model = keras.saving.deserialize_keras_object(description["keras"], safe_mode=True)
+        # Keras builds it from the config's `build_config` where there is one.
+        return model if model.built else build_model(model, int(description["observation_size"]))
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"cannot rebuild the run's network from its {NETWORK_FILE}: "
+                              f"{first_line(error)}") from None
+
+
+def network_differences(saved: dict, model: keras.Model) -> list[str]:
+    """`option saved→current` for each network option where `model` differs from `saved`."""
+    current = network_description(model)
+    differences = []
+    if saved["observation_size"] != current["observation_size"]:
+        differences.append(f"observation_size {saved['observation_size']}→"
+                           f"{current['observation_size']}")
+    if saved["keras"].get("class_name") != current["keras"].get("class_name"):
+        differences.append(f"network {saved['keras'].get('class_name')}→"
+                           f"{current['keras'].get('class_name')}")
+    # JSON round trip: tuples become lists in both.
+    old, new = (json.loads(json.dumps(d["keras"]["config"])) for d in (saved, current))
+    for key in sorted(set(old) | set(new)):
+        if key not in ("name", "trainable", "dtype", "seed") and old.get(key) != new.get(key):
+            differences.append(f"{key} {old.get(key)}→{new.get(key)}")
+    return differences
 
 
 class Checkpointer:
@@ -31,47 +117,60 @@ class Checkpointer:
     def __init__(self, logdir: str, model: keras.Model, optimizer: keras.optimizers.Optimizer,
                  keep: int = 3):
         self.directory = os.path.join(logdir, CHECKPOINT_FOLDER)
+        self.model = model
         self._env_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._episodes = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._recent_returns = tf.Variable(np.zeros(WINDOW, np.float64), trainable=False)
         self._recent_count = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._training_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=optimizer, env_steps=self._env_steps,
             episodes=self._episodes, recent_returns=self._recent_returns,
-            recent_count=self._recent_count)
+            recent_count=self._recent_count, training_seconds=self._training_seconds)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=keep)
 
-    def save(self, statistics: EpisodeStatistics) -> str:
-        """Writes a checkpoint numbered by the env step count; returns its path."""
-        recent = list(statistics.recent_returns)
-        padded = np.zeros(WINDOW)
-        padded[:len(recent)] = recent
-        self._env_steps.assign(statistics.env_steps)
-        self._episodes.assign(statistics.episodes)
-        self._recent_returns.assign(padded)
-        self._recent_count.assign(len(recent))
-        return self.manager.save(checkpoint_number=statistics.env_steps)
+    def write_network(self) -> str:
+        """Writes `network.json` beside the checkpoints."""
+        return write_network(self.directory, self.model)
 
-    def restore_latest(self, statistics: EpisodeStatistics) -> str:
-        """Restores the newest checkpoint into the model, optimizer and `statistics`.
+    def save(self, counters: Counters) -> str:
+        """Writes a checkpoint with `counters`, numbered by the env step count; returns its path."""
+        padded = np.zeros(WINDOW)
+        padded[:len(counters.recent_returns)] = counters.recent_returns
+        self._env_steps.assign(counters.env_steps)
+        self._episodes.assign(counters.episodes)
+        self._recent_returns.assign(padded)
+        self._recent_count.assign(len(counters.recent_returns))
+        self._training_seconds.assign(counters.training_seconds)
+        return self.manager.save(checkpoint_number=counters.env_steps)
+
+    def restore_latest(self) -> tuple[str, Counters]:
+        """Restores the newest checkpoint into the model and optimizer; returns its counters.
 
         Raises:
-            CheckpointError: no checkpoint, or one that cannot be read or does not fit.
+            CheckpointError: no checkpoint; one written by a different network; or one
+                that cannot be read or does not fit.
         """
         path = self.manager.latest_checkpoint
         if path is None:
             raise CheckpointError(
                 f"no checkpoint to resume from in {self.directory}; --resume needs the "
                 "--logdir of an earlier run of the same algorithm and network")
+        saved = read_network_description(self.directory)
+        if saved is not None:
+            differences = network_differences(saved, self.model)
+            if differences:
+                raise CheckpointError(
+                    f"checkpoint {path} belongs to a different network ("
+                    f"{', '.join(differences)}); resume with the options it was trained with")
         try:
-            self.checkpoint.read(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else \
-                type(error).__name__
-            raise CheckpointError(
-                f"checkpoint {path} is corrupt or does not fit this model: {first_line}"
-            ) from None
+            status = self.checkpoint.read(path)
+            status.assert_existing_objects_matched()
+        except Exception as error:  # OpError, ValueError, AssertionError, IndexError, ...
+            raise CheckpointError(f"checkpoint {path} is corrupt or does not fit this model: "
+                                  f"{first_line(error)}") from None
         count = int(self._recent_count.numpy())
-        statistics.restore(int(self._env_steps.numpy()), int(self._episodes.numpy()),
-                           self._recent_returns.numpy()[:count])
-        return path
+        counters = Counters(int(self._env_steps.numpy()), int(self._episodes.numpy()),
+                            tuple(self._recent_returns.numpy()[:count].tolist()),
+                            float(self._training_seconds.numpy()))
+        return path, counters

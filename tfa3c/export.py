@@ -15,12 +15,16 @@ Signatures (listed by `saved_model_cli show --dir PATH --all`):
   `state_h`, `state_c` → `action`, `probabilities`, `value`, `state_h`, `state_c`.
 - both: `get_metadata` → string scalars (see `METADATA_KEYS`).
 
-The SavedModel holds only the model's weights and these graphs: it loads with plain
-`tf.saved_model.load(path)` in a process that never imports tfa3c or Keras.
+The SavedModel holds only the model's weights and these graphs, written by Keras'
+`ExportArchive`: it runs under `tf.saved_model.load(path)` in a process that never
+imports tfa3c or Keras, under the session-based loader that `saved_model_cli run`, TF
+Serving and the C API use, and in `keras.layers.TFSMLayer`. Every input is checked:
+a wrong rank or width is an error that names the input and the shape it must have.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +33,7 @@ import uuid
 import keras
 import tensorflow as tf
 
+from tfa3c.checkpoints import network_description
 from tfa3c.errors import UserInputError
 from tfa3c.layout import existing_versions
 
@@ -39,7 +44,8 @@ GET_METADATA = "get_metadata"
 
 # Keys of `get_metadata`'s outputs, all string scalars.
 METADATA_KEYS = ("algorithm", "env_id", "observation_space", "action_space", "observation_size",
-                 "num_actions", "policy", "lstm_units", "tfa3c_version", "env_steps")
+                 "num_actions", "policy", "lstm_units", "tfa3c_version", "env_steps",
+                 "network")
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -58,86 +64,80 @@ def _space_descriptions(env_id: str, observation_size: int, num_actions: int) ->
         env.close()
 
 
-class _PolicyModule(tf.Module):
-    """The exported object: the model's variables and the signature functions.
+def _checked(tensor: tf.Tensor, name: str, width: int, batch: tf.Tensor | None = None
+             ) -> tf.Tensor:
+    """`tensor`, run only once it is known to be `[batch, width]`; else an error naming it.
 
-    Only the variables are tracked (not the Keras model), so loading needs no Keras
-    classes and the SavedModel holds no optimizer state.
+    Signature calls (TF Serving, `saved_model_cli run`, the C API, `loaded.signatures`)
+    do not enforce the placeholders' shapes: without this, a wrong width or rank fails
+    deep inside a matmul with a message that names no input. The rank is counted
+    through a boolean mask because tf.rank, and Grappler once the graph is loaded,
+    would fold it to the declared rank 2.
     """
+    shape = tf.raw_ops.Shape(input=tensor)
+    ok = tf.logical_and(tf.equal(tf.size(tf.boolean_mask(shape, shape >= 0)), 2),
+                        tf.equal(shape[-1], width))
+    expected = f"[batch, {width}]"
+    if batch is not None:  # the recurrent state goes with the observation's rows
+        ok = tf.logical_and(ok, tf.equal(shape[0], batch))
+        expected = f"[batch, {width}] with the same batch as observation"
+    check = tf.debugging.Assert(
+        ok, [f"{name} must have shape {expected} (float32); got shape", shape])
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
 
-    def __init__(self, model: keras.Model, observation_size: int, metadata: dict[str, str]):
-        super().__init__(name="tfa3c_policy")
-        self._model = model  # used while tracing only; not saved (see _trackable_children)
-        self.policy_variables = list(model.variables)
-        self._observation_size = observation_size
-        self._metadata = dict(metadata)
-        self.recurrent = hasattr(model, "lstm_units")
-        obs = tf.TensorSpec([None, observation_size], tf.float32, name="observation")
-        if self.recurrent:
-            units = int(model.lstm_units)
-            state = [tf.TensorSpec([None, units], tf.float32, name="state_h"),
-                     tf.TensorSpec([None, units], tf.float32, name="state_c")]
-            self.action = tf.function(self._recurrent_action, input_signature=[obs, *state])
-            self.get_initial_state = tf.function(
-                self._initial_state,
-                input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])
-        else:
-            self.action = tf.function(self._feed_forward_action, input_signature=[obs])
-        self.get_metadata = tf.function(self._get_metadata, input_signature=[])
 
-    def _trackable_children(self, save_type="checkpoint", **kwargs):
-        # Keep the Keras model out of the object graph: its variables are saved through
-        # `policy_variables`, and a loader then needs nothing but TensorFlow.
-        children = super()._trackable_children(save_type, **kwargs)
-        children.pop("_model", None)
-        return children
+def _policy_outputs(logits: tf.Tensor, values: tf.Tensor) -> dict[str, tf.Tensor]:
+    return {"action": tf.argmax(logits, axis=-1, output_type=tf.int64),
+            "probabilities": tf.nn.softmax(logits, axis=-1),
+            "value": tf.reshape(values, [-1])}
 
-    def _check_observation(self, observation: tf.Tensor) -> tf.Tensor:
-        # Signature calls (TF Serving, C++, `loaded.signatures[...]` in Python) do not
-        # enforce the placeholders' shapes: without this, a wrong width or rank fails
-        # deep inside a matmul or concat with a message that names neither. The rank is
-        # counted through a boolean mask because tf.rank, and Grappler when the graph is
-        # loaded, would fold it to the declared rank 2.
-        size = self._observation_size
-        shape = tf.raw_ops.Shape(input=observation)
-        rank_ok = tf.equal(tf.size(tf.boolean_mask(shape, shape >= 0)), 2)
-        width_ok = tf.equal(shape[-1], size)
-        check = tf.debugging.Assert(
-            tf.logical_and(rank_ok, width_ok),
-            [f"observation must have shape [batch, {size}] (float32); got shape", shape])
-        with tf.control_dependencies([check]):
-            return tf.identity(observation)
 
-    def _outputs(self, logits: tf.Tensor, values: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"action": tf.argmax(logits, axis=-1, output_type=tf.int64),
-                "probabilities": tf.nn.softmax(logits, axis=-1),
-                "value": tf.reshape(values, [-1])}
+def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export.ExportArchive:
+    """The model's serving endpoints in a Keras `ExportArchive` (see the module docstring).
 
-    def _feed_forward_action(self, observation):
-        logits, values = self._model(self._check_observation(observation))
-        return self._outputs(logits, values)
+    The archive tracks the Keras model itself, so its variables are saved the way
+    every loader expects: the TF2 object loader, the session-based loader of
+    `saved_model_cli run` and TF Serving, and Keras' `TFSMLayer`. (A `tf.Module` that
+    held the variables in a list, as earlier versions did, loaded only in TF2.)
+    """
+    size = int(model.observation_size)
+    observation = tf.TensorSpec([None, size], tf.float32, name="observation")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if hasattr(model, "lstm_units"):
+        units = int(model.lstm_units)
+        state = [tf.TensorSpec([None, units], tf.float32, name="state_h"),
+                 tf.TensorSpec([None, units], tf.float32, name="state_c")]
 
-    def _recurrent_action(self, observation, state_h, state_c):
-        logits, values, (h, c) = self._model.step(self._check_observation(observation),
-                                                  (state_h, state_c))
-        return {**self._outputs(logits, values), "state_h": h, "state_c": c}
+        def action(observation, state_h, state_c):
+            observation = _checked(observation, "observation", size)
+            batch = tf.shape(observation)[0]
+            state = (_checked(state_h, "state_h", units, batch),
+                     _checked(state_c, "state_c", units, batch))
+            logits, values, (h, c) = model.step(observation, state)
+            return {**_policy_outputs(logits, values), "state_h": h, "state_c": c}
 
-    def _initial_state(self, batch_size):
-        units = int(self._model.lstm_units)
-        zeros = tf.zeros(tf.stack([batch_size, units]), dtype=tf.float32)
-        return {"state_h": zeros, "state_c": tf.identity(zeros)}
+        def get_initial_state(batch_size):
+            zeros = tf.zeros(tf.stack([batch_size, units]), dtype=tf.float32)
+            return {"state_h": zeros, "state_c": tf.identity(zeros)}
 
-    def _get_metadata(self):
-        return {key: tf.constant(value, dtype=tf.string) for key, value in self._metadata.items()}
+        # The first endpoint is also `serving_default`.
+        archive.add_endpoint(ACTION, action, input_signature=[observation, *state])
+        archive.add_endpoint(GET_INITIAL_STATE, get_initial_state,
+                             input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])
+    else:
 
-    def signatures(self) -> dict:
-        """The signature map for `tf.saved_model.save`."""
-        action = self.action.get_concrete_function()
-        signatures = {ACTION: action, SERVING_DEFAULT: action,
-                      GET_METADATA: self.get_metadata.get_concrete_function()}
-        if self.recurrent:
-            signatures[GET_INITIAL_STATE] = self.get_initial_state.get_concrete_function()
-        return signatures
+        def action(observation):
+            return _policy_outputs(*model(_checked(observation, "observation", size)))
+
+        archive.add_endpoint(ACTION, action, input_signature=[observation])
+
+    def get_metadata():
+        return {key: tf.constant(value, dtype=tf.string) for key, value in metadata.items()}
+
+    archive.add_endpoint(GET_METADATA, get_metadata, input_signature=[])
+    return archive
 
 
 def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo: str,
@@ -167,9 +167,8 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
     if not model.built or not model.variables:
         raise UserInputError("the model has no weights yet: build it (tfa3c.networks."
                              "build_model) or train it before exporting")
-    kernel = model.torso.kernel if hasattr(model, "lstm_units") else model.torso.layers_[0].kernel
     lstm_units = int(getattr(model, "lstm_units", 0))
-    observation_size = int(kernel.shape[0]) - lstm_units
+    observation_size = int(model.observation_size)
     num_actions = int(model.num_actions)
     observation_space, action_space = _space_descriptions(env_id, observation_size, num_actions)
     metadata = {
@@ -183,15 +182,17 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         "lstm_units": str(lstm_units),
         "tfa3c_version": __version__,
         "env_steps": str(int(env_steps)),
+        # The Keras config of the exported network (JSON), as `network.json` holds it:
+        # enough to rebuild the same Keras model and compare it with the export.
+        "network": json.dumps(network_description(model)),
     }
-    module = _PolicyModule(model, observation_size, metadata)
-    signatures = module.signatures()
+    archive = policy_archive(model, metadata)
 
     model_dir = os.path.join(export_dir, model_name)
     os.makedirs(model_dir, exist_ok=True)
     temporary = os.path.join(model_dir, f".tmp-{uuid.uuid4().hex}")
     try:
-        tf.saved_model.save(module, temporary, signatures=signatures)
+        archive.write_out(temporary, verbose=False)
         # Another exporter may take a version between listing and renaming: renaming a
         # folder onto an existing non-empty one fails, so try the next number.
         for _ in range(100):

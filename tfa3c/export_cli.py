@@ -1,6 +1,7 @@
 """`tfa3c export RUN_DIR --export-dir DIR [--model-name NAME]`: a run's policy as a SavedModel.
 
-Reads the run's `config.json` (algorithm and config), rebuilds its network, restores
+Reads the run's `config.json` (algorithm and config), rebuilds its network from the
+`checkpoints/network.json` the run wrote (the exact layers it trained), restores
 the newest checkpoint's model weights (the optimizer's are not needed) and writes
 `DIR/<model_name>/<version>/` with `tfa3c.export.export_policy`.
 """
@@ -52,8 +53,23 @@ def read_run_config(run_dir: str) -> tuple[str, dict]:
     return algo, config
 
 
-def build_network(algo: str, config: dict):
-    """The run's network, built for its environment (untrained weights)."""
+def build_network(algo: str, config: dict, run_dir: str | None = None):
+    """The run's network (untrained weights), exactly as it was trained.
+
+    It is rebuilt from the `network.json` the run wrote beside its checkpoints; runs
+    made before tfa3c wrote that file are rebuilt from their config instead.
+
+    Raises:
+        CheckpointError: `network.json` exists but cannot be read or built.
+    """
+    from tfa3c.checkpoints import build_network as from_description
+    from tfa3c.checkpoints import read_network_description
+
+    description = (read_network_description(os.path.join(run_dir, CHECKPOINT_FOLDER))
+                   if run_dir is not None else None)
+    if description is not None:
+        return from_description(description)
+
     from tfa3c.envs import make_env
     from tfa3c.networks import FeedForwardActorCritic, RecurrentActorCritic, build_model
 
@@ -62,7 +78,8 @@ def build_network(algo: str, config: dict):
     num_actions = int(env.action_space.n)
     env.close()
     if algo == "a3c":
-        model = RecurrentActorCritic(num_actions, int(config.get("lstm_units", 16)))
+        model = RecurrentActorCritic(num_actions, int(config.get("lstm_units", 16)),
+                                     cell_clip=config.get("lstm_cell_clip"))
     else:
         model = FeedForwardActorCritic(num_actions, tuple(config.get("hidden_sizes", (16,))))
     return build_model(model, observation_size)
@@ -75,6 +92,8 @@ def restore_latest(model, run_dir: str) -> tuple[str, int]:
         CheckpointError: no checkpoint, or one that cannot be read or does not fit.
     """
     import tensorflow as tf
+
+    from tfa3c.checkpoints import first_line
 
     directory = os.path.join(run_dir, CHECKPOINT_FOLDER)
     path = tf.train.latest_checkpoint(directory) if os.path.isdir(directory) else None
@@ -89,16 +108,15 @@ def restore_latest(model, run_dir: str) -> tuple[str, int]:
         status.expect_partial()
         status.assert_existing_objects_matched()
     except Exception as error:  # OpError, ValueError, IndexError (truncated file), ...
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise CheckpointError(f"checkpoint {path} is corrupt or does not fit the run's "
-                              f"network: {first_line}") from None
+                              f"network: {first_line(error)}") from None
     return path, int(env_steps.numpy())
 
 
 def run(args: argparse.Namespace) -> int:
     """Rebuilds the run's network, restores its newest checkpoint, exports, prints the path."""
     algo, config = read_run_config(args.run_dir)
-    model = build_network(algo, config)
+    model = build_network(algo, config, args.run_dir)
     checkpoint, env_steps = restore_latest(model, args.run_dir)
 
     from tfa3c.export import export_policy

@@ -1,8 +1,9 @@
 """Names of what tfa3c writes, in one place and without importing TensorFlow.
 
-A run folder (`--logdir`) holds `config.json`, `episodes.csv`, `checkpoints/` and the
-TensorBoard events; an export folder holds one numbered version folder per export, as
-TF Serving expects. Light commands (`tfa3c plot`, `tfa3c bench`) read these too.
+A run folder (`--logdir`) holds `config.json`, `episodes.csv`, `checkpoints/` (with
+`network.json`) and the TensorBoard events; an export folder holds one numbered version
+folder per export, as TF Serving expects. Light commands (`tfa3c plot`, `tfa3c bench`)
+read these too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ RUN_CONFIG = "config.json"  # {"algo": ..., "config": {...the run's config field
 EPISODES_CSV = "episodes.csv"
 CSV_FIELDS = ("wall_time", "env_steps", "return", "length")
 CHECKPOINT_FOLDER = "checkpoints"
+NETWORK_FILE = "network.json"  # in CHECKPOINT_FOLDER: the network's Keras config
 
 _VERSION = re.compile(r"^\d+$")
 

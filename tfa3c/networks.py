@@ -208,6 +208,7 @@ class RecurrentActorCritic(keras.Model):
 
     def build(self, observations_shape) -> None:
         """Builds for observations of shape `[batch, time, obs]` (or `[batch, obs]`)."""
+        self.observation_size = int(observations_shape[-1])
         self.torso.build(observations_shape)
         self.heads.build((None, self.lstm_units))
         self.built = True
@@ -253,6 +254,7 @@ class FeedForwardActorCritic(keras.Model):
 
     def build(self, observations_shape) -> None:
         """Builds for observations of shape `[batch, obs]`."""
+        self.observation_size = int(observations_shape[-1])
         self.torso.build(observations_shape)
         self.heads.build((None, self.hidden_sizes[-1]))
         self.built = True

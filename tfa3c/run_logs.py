@@ -11,6 +11,27 @@ from tfa3c.layout import CSV_FIELDS, EPISODES_CSV
 from tfa3c.statistics import Episode
 
 
+def keep_first_episodes(path: str, episodes: int) -> int:
+    """Cuts an episode CSV back to its first `episodes` rows; returns how many were dropped.
+
+    A run resumed after a crash continues from its newest checkpoint, which holds
+    `episodes` finished episodes; the CSV rows written for episodes after it describe
+    training that is lost, and keeping them would make the CSV run backwards. The file
+    is rewritten through a temporary file and a rename, so a crash here loses nothing.
+    """
+    if not os.path.exists(path):
+        return 0
+    with open(path, newline="") as file:
+        lines = file.readlines()
+    if len(lines) <= episodes + 1:  # the header and at most `episodes` rows
+        return 0
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", newline="") as file:
+        file.writelines(lines[:episodes + 1])
+    os.replace(temporary, path)
+    return len(lines) - episodes - 1
+
+
 class RunLogs:
     """TensorBoard summaries (`tf.summary`) and `episodes.csv`, written by the main thread.
 
@@ -21,6 +42,7 @@ class RunLogs:
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
         self._writer = tf.summary.create_file_writer(logdir)
+        self._interval_episodes: list[Episode] = []
         path = os.path.join(logdir, EPISODES_CSV)
         new_file = not os.path.exists(path) or os.path.getsize(path) == 0
         self._csv_file = open(path, "a", newline="")  # noqa: SIM115 (closed in close())
@@ -29,7 +51,7 @@ class RunLogs:
             self._csv.writerow(CSV_FIELDS)
 
     def write_episodes(self, episodes: list[Episode]) -> None:
-        """Appends episodes to the CSV (one row each).
+        """Appends episodes to the CSV (one row each) and writes it through to the disk.
 
         TensorBoard gets their means per log interval instead (see `episode_scalars`):
         one eager summary call per episode would cost the main thread about a
@@ -37,9 +59,11 @@ class RunLogs:
         """
         if not episodes:
             return
+        self._interval_episodes.extend(episodes)
         self._csv.writerows((f"{e.wall_time:.3f}", e.env_steps, e.episode_return, e.length)
                             for e in episodes)
         self._csv_file.flush()
+        os.fsync(self._csv_file.fileno())
 
     def write_scalars(self, scalars: dict[str, float], step: int) -> None:
         """Writes named scalars (names like `loss/policy`) at environment step `step`."""
@@ -48,9 +72,9 @@ class RunLogs:
                 tf.summary.scalar(name, value, step=step)
         self._writer.flush()
 
-    @staticmethod
-    def episode_scalars(episodes: list[Episode]) -> dict[str, float]:
-        """Mean return and length of the episodes finished in one log interval."""
+    def episode_scalars(self) -> dict[str, float]:
+        """Mean return and length of the episodes written since the last call."""
+        episodes, self._interval_episodes = self._interval_episodes, []
         if not episodes:
             return {}
         return {"episode/return": sum(e.episode_return for e in episodes) / len(episodes),

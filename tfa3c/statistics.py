@@ -17,10 +17,20 @@ WINDOW = 100  # episodes in the rolling mean that decides "solved"
 class Episode:
     """One finished episode, as the episode CSV records it."""
 
-    wall_time: float  # seconds since training started
+    wall_time: float  # seconds of training (a resumed run continues its first run's clock)
     env_steps: int  # environment steps done by all actors when it finished
     episode_return: float
     length: int
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The run's counters at one moment, as a checkpoint stores them."""
+
+    env_steps: int
+    episodes: int
+    recent_returns: tuple[float, ...]  # the last (up to) 100 episode returns
+    training_seconds: float  # training time over this run and the runs it resumed
 
 
 class EpisodeStatistics:
@@ -48,6 +58,9 @@ class EpisodeStatistics:
         self.recent_lengths: collections.deque[int] = collections.deque(maxlen=WINDOW)
         self._pending: list[Episode] = []
         self.start_time = time.perf_counter()
+        # Training seconds of the runs this one resumed: episode wall times continue
+        # from there, so a resumed run's episode CSV never runs backwards.
+        self.earlier_seconds = 0.0
         self.solved_seconds: float | None = None
         self.solved_env_steps: int | None = None
         self.solved_mean_return: float | None = None
@@ -61,12 +74,26 @@ class EpisodeStatistics:
         """Seconds since `start_clock`."""
         return time.perf_counter() - self.start_time
 
-    def restore(self, env_steps: int, episodes: int, recent_returns) -> None:
+    def restore(self, counters: Counters) -> None:
         """Sets the counters from a checkpoint."""
         with self._lock:
-            self.env_steps, self.episodes = int(env_steps), int(episodes)
+            self.env_steps, self.episodes = int(counters.env_steps), int(counters.episodes)
             self.recent_returns.clear()
-            self.recent_returns.extend(float(value) for value in recent_returns)
+            self.recent_returns.extend(float(value) for value in counters.recent_returns)
+            self.earlier_seconds = float(counters.training_seconds)
+
+    def checkpoint_view(self) -> tuple[list[Episode], Counters]:
+        """Episodes not yet taken and the counters, read together under one lock.
+
+        Writing those episodes to the CSV before the checkpoint that holds these
+        counters keeps the two in step: the CSV then has exactly `episodes` rows up to
+        that checkpoint, whatever the other threads do meanwhile.
+        """
+        with self._lock:
+            pending, self._pending = self._pending, []
+            counters = Counters(self.env_steps, self.episodes, tuple(self.recent_returns),
+                                self.earlier_seconds + self.elapsed())
+        return pending, counters
 
     def add_steps(self, count: int) -> int:
         """Adds `count` environment steps; returns the new total."""
@@ -87,7 +114,8 @@ class EpisodeStatistics:
             return
         solved_now = False
         with self._lock:
-            wall_time = time.perf_counter() - self.start_time
+            seconds = time.perf_counter() - self.start_time
+            wall_time = self.earlier_seconds + seconds
             for episode_return, length in zip(returns, lengths, strict=True):
                 self.episodes += 1
                 self.recent_returns.append(episode_return)
@@ -96,7 +124,7 @@ class EpisodeStatistics:
                 if (self.solved_seconds is None and self.reward_threshold is not None
                         and len(self.recent_returns) == WINDOW
                         and np.mean(self.recent_returns) >= self.reward_threshold):
-                    self.solved_seconds = wall_time
+                    self.solved_seconds = seconds
                     self.solved_env_steps = self.env_steps
                     self.solved_mean_return = float(np.mean(self.recent_returns))
                     solved_now = True

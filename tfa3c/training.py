@@ -8,6 +8,7 @@ CSV, checkpoints and `--resume`, and the summary that ends every run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -23,10 +24,10 @@ import tensorflow as tf
 from tfa3c.checkpoints import Checkpointer
 from tfa3c.config import TrainConfig
 from tfa3c.envs import make_env, reward_threshold
-from tfa3c.errors import TrainingError
-from tfa3c.layout import RUN_CONFIG
+from tfa3c.errors import TrainingError, UserInputError
+from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
 from tfa3c.progress import ProgressReporter
-from tfa3c.run_logs import RunLogs
+from tfa3c.run_logs import RunLogs, keep_first_episodes
 from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
 from tfa3c.threads import ThreadSupervisor
 
@@ -43,6 +44,34 @@ def default_logdir(algo: str, env_id: str, seed: int) -> str:
     """`runs/<algo>_<env>_<seed>_<timestamp>/`."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return os.path.join("runs", f"{algo}_{env_id}_{seed}_{stamp}")
+
+
+def check_writable(logdir: str) -> None:
+    """Makes sure a run can write its folder and checkpoints, leaving no trace of the check.
+
+    Raises:
+        UserInputError: a folder cannot be made or a file cannot be written there.
+    """
+    folder = os.path.join(logdir, CHECKPOINT_FOLDER)
+    made = []  # folders this check creates, removed again afterwards
+    path = os.path.abspath(folder)
+    while not os.path.exists(path):
+        made.append(path)
+        path = os.path.dirname(path)
+    probe = os.path.join(folder, f".write-check-{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(probe, "w") as file:
+            file.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise UserInputError(
+            f"cannot write the run folder --logdir {logdir!r}: {error.strerror or error} "
+            f"({error.filename or folder}); give a folder you can write to") from None
+    finally:
+        for path in made:  # innermost first
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
 
 
 class AsyncAlgorithm:
@@ -79,13 +108,16 @@ class AsyncAlgorithm:
         self.metrics = MetricAccumulator()
         self.supervisor = ThreadSupervisor(self.stop_event)
         self.logdir = config.logdir or default_logdir(self.algo, config.env_id, config.seed)
+        check_writable(self.logdir)  # before anything is built or written
         keras.utils.set_random_seed(config.seed)
         self.model, self.optimizer = self._build()
         self.checkpointer = Checkpointer(self.logdir, self.model, self.optimizer,
                                          config.keep_checkpoints)
         self.resumed_from: str | None = None
+        self.final_checkpoint: str | None = None
         if config.resume:
-            self.resumed_from = self.checkpointer.restore_latest(self.statistics)
+            self.resumed_from, counters = self.checkpointer.restore_latest()
+            self.statistics.restore(counters)
 
     # Subclass interface -------------------------------------------------------------
     def _build(self) -> tuple[keras.Model, keras.optimizers.Optimizer]:
@@ -119,6 +151,18 @@ class AsyncAlgorithm:
         fields = dataclasses.asdict(self.config)
         with open(os.path.join(self.logdir, RUN_CONFIG), "w") as file:
             json.dump({"algo": self.algo, "config": fields}, file, indent=2)
+        self.checkpointer.write_network()
+        if self.resumed_from is not None:
+            # Episodes finished after the checkpoint we resume from describe lost
+            # training: drop their rows, so the CSV continues from the checkpoint.
+            keep_first_episodes(os.path.join(self.logdir, EPISODES_CSV),
+                                self.statistics.episodes)
+
+    def _checkpoint(self, logs: RunLogs) -> str:
+        """Writes the pending episodes to the CSV, then a checkpoint of the same moment."""
+        episodes, counters = self.statistics.checkpoint_view()
+        logs.write_episodes(episodes)
+        return self.checkpointer.save(counters)
 
     # Stopping -------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
@@ -184,7 +228,7 @@ class AsyncAlgorithm:
                     last_log_steps = self._log(logs, reporter, now - last_log, last_log_steps)
                     last_log = now
                 if now - last_checkpoint >= config.checkpoint_interval:
-                    self.checkpointer.save(statistics)
+                    self._checkpoint(logs)
                     last_checkpoint = now
         finally:
             alive = self.supervisor.join()
@@ -192,17 +236,28 @@ class AsyncAlgorithm:
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
             self._log(logs, reporter, max(time.perf_counter() - last_log, 1e-9), last_log_steps)
+            # A final checkpoint whatever stopped the run, a failed thread included:
+            # nothing trained since the last periodic one is lost.
+            checkpoint_error = None
+            try:
+                self.final_checkpoint = self._checkpoint(logs)
+            except Exception as error:  # reported below; must not hide a thread's failure
+                checkpoint_error = error
             reporter.close()
             logs.close()
             self._close()
+        saved = (f"final checkpoint {self.final_checkpoint}" if checkpoint_error is None else
+                 f"the final checkpoint failed: {type(checkpoint_error).__name__}: "
+                 f"{checkpoint_error}")
         failure = self.supervisor.failure
         if failure is not None:
             name, error = failure
             raise TrainingError(f"training stopped: thread {name} failed with "
-                                f"{type(error).__name__}: {error}") from error
+                                f"{type(error).__name__}: {error}; {saved}") from error
         if alive:
-            raise TrainingError(f"threads did not stop within 30 s: {', '.join(alive)}")
-        self.final_checkpoint = self.checkpointer.save(statistics)
+            raise TrainingError(f"threads did not stop within 30 s: {', '.join(alive)}; {saved}")
+        if checkpoint_error is not None:
+            raise TrainingError(f"training stopped: {saved}") from checkpoint_error
         if self.stop_reason is None:
             self.stop_reason = "stopped"
         return self.summary(stop_time, start_steps)
@@ -212,12 +267,11 @@ class AsyncAlgorithm:
         statistics = self.statistics
         steps = statistics.env_steps
         steps_per_second = (steps - last_steps) / interval
-        episodes = statistics.take_episodes()
-        logs.write_episodes(episodes)
+        logs.write_episodes(statistics.take_episodes())
         means, _ = self.metrics.drain()
         extras = self._extra_statistics(interval)
         scalars = {f"train/{name}": value for name, value in means.items()}
-        scalars.update(logs.episode_scalars(episodes))
+        scalars.update(logs.episode_scalars())
         scalars.update({f"speed/{name}": value for name, value in extras.items()})
         scalars["speed/env_steps_per_second"] = steps_per_second
         mean_return = statistics.mean_return()
