@@ -4,7 +4,6 @@ import pathlib
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from tfa3c.acting import softmax
 from tfa3c.config import GA3CConfig
 from tfa3c.envs import Transition
-from tfa3c.errors import TrainingError
 from tfa3c.ga3c import GA3C, GA3CAgent, epsilon_at
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -186,36 +184,6 @@ def test_shutdown_leaves_no_live_thread(trained):
     assert alive == []
     assert not any(thread.is_alive() for thread in algorithm.supervisor.threads)
     assert len(algorithm.supervisor.threads) == 4 + 1 + 1
-
-
-# Failures ---------------------------------------------------------------------------------
-def failing_after(calls: int, function):
-    count = 0
-
-    def wrapper(*args):
-        nonlocal count
-        count += 1
-        if count > calls:
-            raise RuntimeError("injected failure")
-        return function(*args)
-
-    return wrapper
-
-
-@pytest.mark.parametrize("role", ["predictor", "trainer"])
-def test_a_failing_thread_stops_training_and_reaches_the_caller(tmp_path, role):
-    algorithm = GA3C(small_config(tmp_path))
-    if role == "predictor":
-        algorithm.predictor.predict = failing_after(20, algorithm.predictor.predict)
-    else:
-        algorithm.learner.train = failing_after(3, algorithm.learner.train)
-    start = time.perf_counter()
-    with pytest.raises(TrainingError, match="injected failure") as raised:
-        algorithm.learn()
-    assert time.perf_counter() - start < 10
-    assert f"ga3c-{role}-0" in str(raised.value)
-    assert isinstance(raised.value.__cause__, RuntimeError)
-    assert live_ga3c_threads() == []
 
 
 # Distribution -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import logging
 import os
 import sys
 import traceback
@@ -127,6 +128,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                                 "(default %(default)s)")
         hyper.add_argument("--lstm-units", type=_positive_int, default=default("lstm_units"),
                            help="LSTM cells (default %(default)s)")
+        hyper.add_argument("--lstm-cell-clip", type=float, default=default("lstm_cell_clip"),
+                           help="bound on the LSTM cell state (default: none)")
         hyper.add_argument("--gae-lambda", type=float, default=default("gae_lambda"),
                            help="GAE lambda; 1 gives the tutorial's n-step advantages "
                                 "(default %(default)s)")
@@ -174,6 +177,10 @@ def user_errors(prog: str = "tfa3c") -> Iterator[None]:
         yield
     except UserInputError as error:
         print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
+        # The process ends here: TensorFlow's warnings at exit (a half-done checkpoint
+        # restore warns about every value it did not assign) would bury the one line.
+        if "tensorflow" in sys.modules:
+            logging.getLogger("tensorflow").setLevel(logging.ERROR)
         raise SystemExit(EXIT_USER_ERROR) from None
 
 

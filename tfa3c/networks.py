@@ -129,18 +129,28 @@ class DenseTorso(keras.layers.Layer):
         super().__init__(**kwargs)
         self.hidden_sizes = tuple(int(size) for size in hidden_sizes)
         self.activation = activation
-        self.layers_ = [keras.layers.Dense(size, activation=activation, name=f"dense_{index}")
-                        for index, size in enumerate(self.hidden_sizes)]
+        # Each layer is an attribute of its own (`dense_0`, ...): TensorFlow's checkpoint
+        # graph follows attributes, not a Keras-tracked list, so weights held only in a
+        # list were saved through the optimizer's slot list and nowhere under the
+        # model (a model-only restore, as `tfa3c export` does, missed them).
+        for index, size in enumerate(self.hidden_sizes):
+            setattr(self, f"dense_{index}",
+                    keras.layers.Dense(size, activation=activation, name=f"dense_{index}"))
+
+    @property
+    def dense_layers(self) -> list[keras.layers.Dense]:
+        """The dense layers, input first."""
+        return [getattr(self, f"dense_{index}") for index in range(len(self.hidden_sizes))]
 
     def build(self, observations_shape) -> None:  # noqa: D102
         shape = tuple(observations_shape)
-        for layer in self.layers_:
+        for layer in self.dense_layers:
             layer.build(shape)
             shape = (*shape[:-1], layer.units)
 
     def call(self, observations):  # noqa: D102
         features = observations
-        for layer in self.layers_:
+        for layer in self.dense_layers:
             features = layer(features)
         return features
 
