@@ -62,7 +62,8 @@ class A3CWorker:
         self.index = index
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_worker
-        self.envs = EnvironmentGroup(config.env_id, config.envs_per_worker, base_seed)
+        self.envs = EnvironmentGroup(config.env_id, config.envs_per_worker, base_seed,
+                                     config.env_kwargs)
         self.rng = np.random.default_rng([config.seed, index])
         units = config.lstm_units
         self.h = np.zeros((self.envs.num_envs, units), np.float32)

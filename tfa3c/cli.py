@@ -76,6 +76,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
     run = parser.add_argument_group("run")
     run.add_argument("--env", dest="env_id", default=env_id, required=env_id is None,
                      help="gymnasium environment id" + (f" (default {env_id})" if env_id else ""))
+    run.add_argument("--env-kwargs", nargs="+", default=[], metavar="KEY=VALUE",
+                     help="keyword arguments for the environment, e.g. length=8 (values are "
+                          "read as JSON where they are JSON, else as strings)")
     run.add_argument("--seed", type=_positive_int, default=0, help="seed (default 0)")
     run.add_argument("--max-steps", type=_positive_int, default=None,
                      help="stop after this many environment steps")
@@ -165,8 +168,11 @@ def config_from_args(algo: str, args: argparse.Namespace):
     from tfa3c.config import A3CConfig, GA3CConfig
 
     cls = A3CConfig if algo == "a3c" else GA3CConfig
+    from tfa3c.envs import parse_env_kwargs
+
     names = {f.name for f in dataclasses.fields(cls)}
     values = {name: value for name, value in vars(args).items() if name in names}
+    values["env_kwargs"] = parse_env_kwargs(values.get("env_kwargs", []))
     return cls(**values)
 
 
@@ -214,7 +220,8 @@ def train(algo: str, args: argparse.Namespace, prog: str = "tfa3c") -> int:
         config = config_from_args(algo, args)
         from tfa3c.envs import make_env
 
-        make_env(config.env_id).close()  # unknown id or unsupported spaces: fail before TF loads
+        # An unknown id, bad keyword arguments or unsupported spaces fail before TF loads.
+        make_env(config.env_id, env_kwargs=config.env_kwargs).close()
         quiet_tensorflow()
         module = importlib.import_module(f"tfa3c.{algo}")
         algorithm = getattr(module, algo.upper())(config)

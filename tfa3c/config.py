@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from tfa3c.errors import ConfigError
 
@@ -25,7 +26,10 @@ class TrainConfig:
     """Options shared by A3C and GA3C.
 
     Attributes:
-        env_id: Gymnasium environment id.
+        env_id: Gymnasium environment id; `package.module:EnvId-v0` imports the module
+            (which registers the id) first, as `gymnasium.make` does.
+        env_kwargs: Keyword arguments for the environment (`gymnasium.make(env_id,
+            **env_kwargs)`).
         seed: Seed for environments, action sampling and network initialization.
         max_steps: Stop after this many environment steps (None: no limit).
         max_seconds: Stop after this many seconds of training (None: no limit).
@@ -49,6 +53,7 @@ class TrainConfig:
     """
 
     env_id: str = "CartPole-v1"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     max_steps: int | None = None
     max_seconds: float | None = None
@@ -76,6 +81,9 @@ class TrainConfig:
         """Raises ConfigError for the first option out of range."""
         _check(isinstance(self.env_id, str) and bool(self.env_id), "env_id", self.env_id,
                "a gymnasium environment id")
+        _check(isinstance(self.env_kwargs, dict)
+               and all(isinstance(key, str) and key for key in self.env_kwargs),
+               "env_kwargs", self.env_kwargs, "a dict of keyword arguments for the environment")
         _check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
                "an integer >= 0")
         _check(self.max_steps is None or self.max_steps >= 1, "max_steps", self.max_steps,

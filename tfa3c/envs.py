@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -27,25 +30,79 @@ def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Sp
             "1-D Box observations (pixel observations are not implemented yet)")
 
 
-def make_env(env_id: str, seed: int | None = None, **kwargs) -> gym.Env:
+def registered_id(env_id: str) -> str:
+    """The registry id of `env_id`, importing its module first for `module:EnvId`.
+
+    A user's own environment is named as gymnasium's `make` names it:
+    `package.module:EnvId-v0` imports `package.module` (which registers `EnvId-v0`
+    with `gymnasium.register`) and then looks the id up.
+
+    Raises:
+        EnvironmentSpecError: the module cannot be imported, or the id is not registered.
+    """
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise EnvironmentSpecError(
+                f"cannot import module {module!r} of environment {env_id!r} ({error}); it must "
+                "be importable: installed, or its folder on PYTHONPATH") from None
+    if name not in gym.registry:
+        close = [known for known in gym.registry if known.lower().startswith(name.lower()[:4])]
+        hint = f" (similar: {', '.join(sorted(close)[:5])})" if close else ""
+        where = f" after importing {module!r}" if module else ""
+        raise EnvironmentSpecError(
+            f"unknown environment id {name!r}{where}{hint}; allowed: any id registered with "
+            "gymnasium (see gymnasium.pprint_registry()), or module:EnvId for your own")
+    return name
+
+
+def parse_env_kwargs(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """`KEY=VALUE` strings → keyword arguments for `gymnasium.make`.
+
+    A value is read as JSON where it is one (`8`, `0.5`, `true`, `null`, `[1, 2]`,
+    `"text"`) and taken as a plain string otherwise (`render_mode=rgb_array`).
+
+    Raises:
+        EnvironmentSpecError: an item without `=` or with an empty key.
+    """
+    kwargs: dict[str, Any] = {}
+    for item in items:
+        key, separator, text = item.partition("=")
+        if not separator or not key.strip():
+            raise EnvironmentSpecError(
+                f"invalid --env-kwargs item {item!r}: expected KEY=VALUE, e.g. length=8")
+        try:
+            kwargs[key.strip()] = json.loads(text)
+        except ValueError:
+            kwargs[key.strip()] = text
+    return kwargs
+
+
+def make_env(env_id: str, seed: int | None = None, env_kwargs: dict[str, Any] | None = None,
+             **kwargs) -> gym.Env:
     """Makes a gymnasium environment, checks its spaces and seeds its action space.
 
     The environment itself is seeded by its first `reset(seed=...)`.
 
+    Args:
+        env_id: a registered id, or `module:EnvId` for one registered by `module`.
+        seed: seeds the action space.
+        env_kwargs: keyword arguments for the environment (`--env-kwargs`).
+        **kwargs: more keyword arguments for `gymnasium.make` (e.g. `render_mode`).
+
     Raises:
-        EnvironmentSpecError: unknown id or unsupported spaces.
+        EnvironmentSpecError: unknown id, arguments it does not take, or unsupported spaces.
     """
-    if env_id not in gym.registry:
-        close = [name for name in gym.registry if name.lower().startswith(env_id.lower()[:4])]
-        hint = f" (similar: {', '.join(sorted(close)[:5])})" if close else ""
-        raise EnvironmentSpecError(
-            f"unknown environment id {env_id!r}{hint}; allowed: any id registered with "
-            "gymnasium (see gymnasium.pprint_registry())")
+    name = registered_id(env_id)
     try:
-        env = gym.make(env_id, **kwargs)
-    except Exception as error:  # a registered env whose extra dependency is missing
+        env = gym.make(name, **(env_kwargs or {}), **kwargs)
+    except Exception as error:  # bad keyword arguments, a missing extra dependency, ...
+        arguments = f" with {json.dumps(env_kwargs)}" if env_kwargs else ""
         raise EnvironmentSpecError(
-            f"environment {env_id!r} could not be made: {str(error).splitlines()[0]}") from None
+            f"environment {env_id!r} could not be made{arguments}: "
+            f"{(str(error).splitlines() or [type(error).__name__])[0]}") from None
     try:
         check_spaces(env_id, env.observation_space, env.action_space)
     except EnvironmentSpecError:
@@ -58,8 +115,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs) -> gym.Env:
 
 def reward_threshold(env_id: str) -> float | None:
     """The return at which the environment counts as solved, if gymnasium defines one."""
-    spec = gym.spec(env_id)
-    return spec.reward_threshold
+    return gym.spec(registered_id(env_id)).reward_threshold
 
 
 @dataclass
@@ -94,9 +150,10 @@ class EnvironmentGroup:
     observation of a truncated episode) without info-dict lookups.
     """
 
-    def __init__(self, env_id: str, num_envs: int, seed: int):
+    def __init__(self, env_id: str, num_envs: int, seed: int,
+                 env_kwargs: dict[str, Any] | None = None):
         self.env_id = env_id
-        self.envs = [make_env(env_id, seed + index) for index in range(num_envs)]
+        self.envs = [make_env(env_id, seed + index, env_kwargs) for index in range(num_envs)]
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.observations = np.stack([

@@ -45,17 +45,18 @@ GET_METADATA = "get_metadata"
 # Keys of `get_metadata`'s outputs, all string scalars.
 METADATA_KEYS = ("algorithm", "env_id", "observation_space", "action_space", "observation_size",
                  "num_actions", "policy", "lstm_units", "tfa3c_version", "env_steps",
-                 "network")
+                 "network", "env_kwargs")
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def _space_descriptions(env_id: str, observation_size: int, num_actions: int) -> tuple[str, str]:
+def _space_descriptions(env_id: str, observation_size: int, num_actions: int,
+                        env_kwargs: dict | None = None) -> tuple[str, str]:
     """The environment's spaces as text; falls back to their sizes if it cannot be made."""
     try:
         from tfa3c.envs import make_env
 
-        env = make_env(env_id)
+        env = make_env(env_id, env_kwargs=env_kwargs)
     except UserInputError:
         return f"Box(shape=({observation_size},), float32)", f"Discrete({num_actions})"
     try:
@@ -141,7 +142,7 @@ def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export
 
 
 def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo: str,
-                  env_id: str, env_steps: int = 0) -> str:
+                  env_id: str, env_steps: int = 0, env_kwargs: dict | None = None) -> str:
     """Exports `model`'s policy as a SavedModel under `export_dir/<model_name>/<version>/`.
 
     Args:
@@ -152,6 +153,8 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         algo: the algorithm that trained it, "a3c" or "ga3c" (metadata).
         env_id: the gymnasium environment id it was trained on (metadata).
         env_steps: environment steps it was trained for (metadata).
+        env_kwargs: the environment's keyword arguments (metadata, JSON): `tfa3c play`
+            makes the environment with them.
 
     Returns:
         The path of the new version folder.
@@ -170,7 +173,8 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
     lstm_units = int(getattr(model, "lstm_units", 0))
     observation_size = int(model.observation_size)
     num_actions = int(model.num_actions)
-    observation_space, action_space = _space_descriptions(env_id, observation_size, num_actions)
+    observation_space, action_space = _space_descriptions(env_id, observation_size, num_actions,
+                                                          env_kwargs)
     metadata = {
         "algorithm": algo,
         "env_id": env_id,
@@ -182,6 +186,7 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         "lstm_units": str(lstm_units),
         "tfa3c_version": __version__,
         "env_steps": str(int(env_steps)),
+        "env_kwargs": json.dumps(env_kwargs or {}),
         # The Keras config of the exported network (JSON), as `network.json` holds it:
         # enough to rebuild the same Keras model and compare it with the export.
         "network": json.dumps(network_description(model)),

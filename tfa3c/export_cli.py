@@ -73,7 +73,7 @@ def build_network(algo: str, config: dict, run_dir: str | None = None):
     from tfa3c.envs import make_env
     from tfa3c.networks import FeedForwardActorCritic, RecurrentActorCritic, build_model
 
-    env = make_env(config["env_id"])
+    env = make_env(config["env_id"], env_kwargs=config.get("env_kwargs") or {})
     observation_size = int(env.observation_space.shape[0])
     num_actions = int(env.action_space.n)
     env.close()
@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
 
     path = export_policy(model, args.export_dir,
                          model_name=args.model_name or default_model_name(algo, config["env_id"]),
-                         algo=algo, env_id=config["env_id"], env_steps=env_steps)
+                         algo=algo, env_id=config["env_id"], env_steps=env_steps,
+                         env_kwargs=config.get("env_kwargs") or {})
     print(f"restored {checkpoint}", flush=True)
     print(path, flush=True)
     return 0

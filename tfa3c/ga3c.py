@@ -222,7 +222,8 @@ class GA3CAgent:
         self.index = index
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_agent
-        self.envs = envs or EnvironmentGroup(config.env_id, config.envs_per_agent, base_seed)
+        self.envs = envs or EnvironmentGroup(config.env_id, config.envs_per_agent,
+                                                   base_seed, config.env_kwargs)
         self.num_envs = self.envs.num_envs
         self.num_actions = self.envs.num_actions
         self.rng = np.random.default_rng([config.seed, index])

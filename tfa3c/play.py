@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", dest="env_id", default=None,
                         help="gymnasium environment id (default: the one the policy was "
                              "trained on, from its metadata)")
+    parser.add_argument("--env-kwargs", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="keyword arguments for the environment (default: those the "
+                             "policy was trained with, for its own environment)")
     parser.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
     parser.add_argument("--seed", type=int, default=0,
                         help="episode i is reset with seed SEED+i (default 0)")
@@ -143,19 +146,29 @@ def _check_display() -> None:
                              "WAYLAND_DISPLAY is set; run without --render")
 
 
-def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = False):
+def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = False,
+                      env_kwargs: list[str] | None = None):
     """Makes `env_id` (default: the policy's) and checks its spaces fit the policy.
+
+    `env_kwargs` are `KEY=VALUE` items (`--env-kwargs`); without them the policy's own
+    environment is made with the keyword arguments recorded at export.
 
     Raises:
         UserInputError: unknown id, unsupported spaces, spaces the policy does not fit,
             or `render` without a display.
     """
-    from tfa3c.envs import make_env
+    from tfa3c.envs import make_env, parse_env_kwargs
 
+    if env_kwargs is None:  # the policy's own environment: with the arguments it trained on
+        env_kwargs = (json.loads(policy.metadata.get("env_kwargs", "{}"))
+                      if env_id is None else {})
+    else:
+        env_kwargs = parse_env_kwargs(env_kwargs)
     env_id = env_id or policy.metadata["env_id"]
     if render:
         _check_display()
-    env = make_env(env_id, render_mode="human") if render else make_env(env_id)
+    extra = {"render_mode": "human"} if render else {}
+    env = make_env(env_id, env_kwargs=env_kwargs, **extra)
     size, actions = int(env.observation_space.shape[0]), int(env.action_space.n)
     if (size, actions) != (policy.observation_size, policy.num_actions):
         env.close()
@@ -215,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
     if args.render:
         _check_display()  # before the (slow) TensorFlow import
     policy = load_policy(args.path)
-    env = make_matching_env(policy, args.env_id, args.render)
+    env = make_matching_env(policy, args.env_id, args.render, args.env_kwargs)
     env_id = env.spec.id if env.spec is not None else args.env_id
     print(f"policy {policy.path} ({policy.metadata.get('algorithm', '?')}, trained "
           f"{policy.metadata.get('env_steps', '?')} env steps on {policy.metadata['env_id']}); "

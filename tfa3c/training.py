@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -35,15 +36,19 @@ _POLL_SECONDS = 0.05
 
 
 def default_model_name(algo: str, env_id: str) -> str:
-    """Export name of a policy: `a3c_cartpole` for A3C on CartPole-v1."""
-    base = env_id.split("/")[-1].rsplit("-v", 1)[0]
-    return f"{algo}_{base}".lower().replace("-", "_")
+    """Export name of a policy: `a3c_cartpole` for A3C on CartPole-v1.
+
+    A user's `module:EnvId-v0` is named by its id alone (`ga3c_envid`).
+    """
+    base = env_id.rpartition(":")[2].split("/")[-1].rsplit("-v", 1)[0]
+    return re.sub(r"[^a-z0-9_.]", "_", f"{algo}_{base}".lower())
 
 
 def default_logdir(algo: str, env_id: str, seed: int) -> str:
-    """`runs/<algo>_<env>_<seed>_<timestamp>/`."""
+    """`runs/<algo>_<env>_<seed>_<timestamp>/` (the env id without module or namespace)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join("runs", f"{algo}_{env_id}_{seed}_{stamp}")
+    env = re.sub(r"[^A-Za-z0-9_.-]", "_", env_id.rpartition(":")[2].split("/")[-1])
+    return os.path.join("runs", f"{algo}_{env}_{seed}_{stamp}")
 
 
 def check_writable(logdir: str) -> None:
@@ -94,7 +99,8 @@ class AsyncAlgorithm:
     def __init__(self, config: TrainConfig | None = None, **overrides):
         config = self.resolve_config(config, overrides)
         self.config = config
-        probe = make_env(config.env_id)  # fails fast on an unknown id or unsupported spaces
+        # Fails fast on an unknown id, bad keyword arguments or unsupported spaces.
+        probe = make_env(config.env_id, env_kwargs=config.env_kwargs)
         self.observation_size = int(probe.observation_space.shape[0])
         self.num_actions = int(probe.action_space.n)
         probe.close()
@@ -144,7 +150,8 @@ class AsyncAlgorithm:
         return export_policy(
             self.model, export_dir,
             model_name=model_name or default_model_name(self.algo, self.config.env_id),
-            algo=self.algo, env_id=self.config.env_id, env_steps=self.statistics.env_steps)
+            algo=self.algo, env_id=self.config.env_id, env_steps=self.statistics.env_steps,
+            env_kwargs=self.config.env_kwargs)
 
     def _write_run_config(self) -> None:
         os.makedirs(self.logdir, exist_ok=True)
