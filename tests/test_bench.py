@@ -329,3 +329,34 @@ def test_progress_bar_shows_budget_return_and_speed():
                                 "steps/s 4,000 | pps 30,000.0\n")
     # What the bench parses from such lines.
     assert bench.parse_progress(lines.getvalue()) == {"pps": 30_000.0}
+
+
+def test_quick_mode_never_writes_the_committed_results(root):
+    from tfa3c.bench import default_out_dir
+
+    assert default_out_dir() == root / "benchmarks"
+    quick = default_out_dir(quick=True)
+    assert root not in quick.parents and quick.name == "tfa3c-bench-quick"
+
+
+def test_soak_section_is_rendered_and_replaced_in_place(tmp_path):
+    from tfa3c import soak
+
+    samples = [{"minute": m, "rss_mib": 500.0 + (10.0 if m >= 5 else 0.0) + m * 0.5}
+               for m in range(12)]
+    data = {"meta": {"command": "python benchmarks/soak.py", "date": "2026-11-24T13:00:00",
+                     "cpu_count": 2, "minutes": 12.0, "sequential": False},
+            "runs": {"a3c": {"command": "-m tfa3c.cli train a3c", "samples": samples,
+                             "growth_after_minute_5": soak.growth_after(samples),
+                             "summary": {"env_steps": 1234}}}}
+    assert soak.growth_after(samples) == pytest.approx(515.5 / 512.5 - 1)
+    section = soak.render_section(data, "results/x-soak.json")
+    assert "| a3c | 512.5 | 515.5 | +0.6% | met | 1,234 |" in section
+    text = soak.replace_section("# Results\n\nbody\n", section)
+    again = soak.replace_section(text, section.replace("met", "MET"))
+    assert again.count(soak.SECTION_START) == 1 and "MET" in again and "body" in again
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "2026-11-24-130000-soak.json").write_text(json.dumps(data))
+    assert "| a3c | 512.5" in soak.latest_section(results, tmp_path)
+    assert soak.latest_section(tmp_path / "none", tmp_path) == ""

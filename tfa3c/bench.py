@@ -29,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -76,8 +77,14 @@ def project_root() -> pathlib.Path:
     return pathlib.Path(__file__).resolve().parents[1]
 
 
-def default_out_dir() -> pathlib.Path:
-    """`benchmarks/` of the checkout when there is one, else `./benchmarks`."""
+def default_out_dir(quick: bool = False) -> pathlib.Path:
+    """`benchmarks/` of the checkout when there is one, else `./benchmarks`.
+
+    A `--quick` run's figures mean nothing, so by default it writes under the system's
+    temporary folder and never replaces the committed `benchmarks/RESULTS.md`.
+    """
+    if quick:
+        return pathlib.Path(tempfile.gettempdir()) / "tfa3c-bench-quick"
     candidate = project_root() / "benchmarks"
     return candidate if candidate.is_dir() else pathlib.Path("benchmarks")
 
@@ -730,7 +737,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "per algorithm")
     parser.add_argument("--out", default=None,
                         help="folder for RESULTS.md and results/ (default: the checkout's "
-                             "benchmarks/)")
+                             "benchmarks/; with --quick, tfa3c-bench-quick/ in the temporary "
+                             "folder, so a smoke test never replaces the committed results)")
     parser.add_argument("--progress", default="auto", choices=("auto", "bar", "lines", "none"),
                         help="progress over the runs (default: a bar on a terminal, lines "
                              "otherwise)")
@@ -871,7 +879,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--run-peer: {peer_script} not found; measure the peer yourself "
                              "and pass --peer FILE")
 
-    out = pathlib.Path(args.out) if args.out else default_out_dir()
+    out = pathlib.Path(args.out) if args.out else default_out_dir(quick)
     results_dir = out / "results"
     now = datetime.datetime.now()
     host = socket.gethostname().split(".")[0] or "host"
