@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_command
-from tfa3c import bench, plotting
+from tfa3c import bench, bench_figures, bench_report, plotting
 from tfa3c.errors import UserInputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -57,7 +57,7 @@ def rising_rows(episodes=150, scale=1.0):
 
 # Aggregation ---------------------------------------------------------------------------
 def test_aggregate_medians_ranges_and_counts():
-    stats = bench.aggregate(fabricated_runs())
+    stats = bench_figures.aggregate(fabricated_runs())
     assert (stats["runs"], stats["completed"], stats["solved"], stats["unsolved"],
             stats["failed"]) == (4, 3, 2, 1, 1)
     assert stats["seconds"] == {"median": 20.0, "min": 10.0, "max": 40.0, "n": 3}
@@ -68,10 +68,10 @@ def test_aggregate_medians_ranges_and_counts():
 
 
 def test_aggregate_of_nothing_and_even_counts():
-    empty = bench.aggregate([])
+    empty = bench_figures.aggregate([])
     assert empty["runs"] == 0 and empty["seconds"] is None
-    assert bench.describe([1, 2, 3, 10]) == {"median": 2.5, "min": 1.0, "max": 10.0, "n": 4}
-    assert bench.describe([None, None]) is None
+    assert bench_figures.describe([1, 2, 3, 10]) == {"median": 2.5, "min": 1.0, "max": 10.0, "n": 4}
+    assert bench_figures.describe([None, None]) is None
 
 
 def test_extras_from_summary_and_progress_lines():
@@ -79,23 +79,23 @@ def test_extras_from_summary_and_progress_lines():
              "progress_means": {"pps": 1.0, "tps": 20.0}},
             {"summary": summary(1, 10.0, 50_000, algo="ga3c"),
              "progress_means": {"pps": 300.0, "tps": 40.0}}]
-    extras = bench.aggregate(runs)["extras"]
+    extras = bench_figures.aggregate(runs)["extras"]
     # The summary wins over progress lines for the same figure.
     assert extras["pps"]["median"] == 200.0
     assert extras["tps"] == {"median": 30.0, "min": 20.0, "max": 40.0, "n": 2}
 
 
 def test_compare_ratios_to_peer_and_env_limit():
-    stats = bench.aggregate(fabricated_runs())
-    peer = bench.peer_aggregate(PEER)
+    stats = bench_figures.aggregate(fabricated_runs())
+    peer = bench_figures.peer_aggregate(PEER)
     limit = {"single_steps_per_second": 40_000.0, "vector_steps_per_second": 20_000.0}
-    ratios = bench.compare(stats, peer, limit)
+    ratios = bench_figures.compare(stats, peer, limit)
     assert ratios["time_to_solve_ratio"] == pytest.approx(20.0 / 30.0)
     assert ratios["env_steps_ratio"] == pytest.approx(80_000 / 120_000)
     assert ratios["steps_per_second_ratio"] == pytest.approx(4000.0 / 4000.0)
     assert ratios["fraction_of_single_env"] == pytest.approx(0.1)
     assert ratios["fraction_of_vector_env"] == pytest.approx(0.2)
-    no_peer = bench.compare(stats, None, None)
+    no_peer = bench_figures.compare(stats, None, None)
     assert no_peer["time_to_solve_ratio"] is None and no_peer["fraction_of_single_env"] is None
 
 
@@ -117,21 +117,21 @@ def test_parse_summary_and_progress():
 def test_read_peer_skips_noise_and_rejects_bad_files(tmp_path):
     path = tmp_path / "peer.jsonl"
     path.write_text("Collecting torch\n" + "\n".join(json.dumps(p) for p in PEER) + "\n{bad\n")
-    assert [p["seed"] for p in bench.read_peer(path)] == [0, 1, 2]
+    assert [p["seed"] for p in bench_figures.read_peer(path)] == [0, 1, 2]
     with pytest.raises(UserInputError, match="cannot read peer file"):
-        bench.read_peer(tmp_path / "missing.jsonl")
+        bench_figures.read_peer(tmp_path / "missing.jsonl")
     (tmp_path / "empty.jsonl").write_text("nothing\n")
     with pytest.raises(UserInputError, match="no JSON summary line"):
-        bench.read_peer(tmp_path / "empty.jsonl")
+        bench_figures.read_peer(tmp_path / "empty.jsonl")
 
 
 def test_render_results_states_ratios_and_sections():
     runs = fabricated_runs()
     for run in runs:
         run.setdefault("logdir", f"results/runs/x/a3c-seed{run['seed']}")
-    stats = bench.aggregate(runs)
+    stats = bench_figures.aggregate(runs)
     peer = {"name": "SB3 A2C", "source": "peer.jsonl", "runs": PEER,
-            "stats": bench.peer_aggregate(PEER)}
+            "stats": bench_figures.peer_aggregate(PEER)}
     limit = {"env": "CartPole-v1", "actions": "uniform random", "vector_envs": 8,
              "single_steps_per_second": 40_000.0, "vector_steps_per_second": 20_000.0}
     data = {
@@ -142,7 +142,7 @@ def test_render_results_states_ratios_and_sections():
                  "scaling_seconds": 5.0, "quick": False, "total_seconds": 321.0},
         "env_limit": limit,
         "algorithms": {"a3c": {"runs": runs, "stats": stats,
-                               "ratios": bench.compare(stats, peer["stats"], limit)}},
+                               "ratios": bench_figures.compare(stats, peer["stats"], limit)}},
         "peer": peer,
         "scaling": {"a3c": {"option": "--workers", "points": [
             {"value": 1, "summary": summary(0, 5.0, 10_000), "peak_rss_mib": 1.0}]}},
@@ -151,7 +151,7 @@ def test_render_results_states_ratios_and_sections():
                                 "keras_tf_function_us": 200.0, "ratio": 0.5}]},
         "plots": {"curves": "results/c.png", "scaling": "results/s.png"},
     }
-    text = bench.render_results(data, "results/x.json")
+    text = bench_report.render_results(data, "results/x.json")
     for section in RESULTS_SECTIONS:
         assert section in text
     assert "`python benchmarks/run.py --peer peer.jsonl`" in text
@@ -291,7 +291,7 @@ def test_bench_quick_produces_well_formed_files(tmp_path, root):
         entry = data["algorithms"][algo]
         assert entry["stats"]["completed"] == 1, entry["runs"]
         run = entry["runs"][0]
-        assert set(run["summary"]) >= set(bench.SUMMARY_KEYS)
+        assert set(run["summary"]) >= set(bench_figures.SUMMARY_KEYS)
         assert run["peak_rss_mib"] > 50
         assert (out / run["logdir"] / "episodes.csv").is_file()
         assert set(entry["ratios"]) >= {"time_to_solve_ratio", "fraction_of_single_env"}

@@ -9,7 +9,9 @@ One command measures everything the results page states, in the same session:
 4. the serving latency printed by `benchmarks/serving_latency.py`, when it exists;
 
 then writes `<out>/results/<stamp>-<host>.json` (every raw figure), the learning-curve
-and scaling PNGs beside it, and regenerates `<out>/RESULTS.md` from that JSON.
+and scaling PNGs beside it, and regenerates `<out>/RESULTS.md` from that JSON. This
+module runs the measurements; `tfa3c.bench_figures` turns them into statistics and
+ratios, and `tfa3c.bench_report` into RESULTS.md.
 """
 
 from __future__ import annotations
@@ -31,20 +33,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
+from tfa3c.bench_figures import (
+    ALGO_NAMES,
+    VECTOR_ENVS,
+    aggregate,
+    compare,
+    peer_aggregate,
+    read_peer,
+)
+from tfa3c.bench_report import render_results
 from tfa3c.errors import UserInputError
 
 ENV_ID = "CartPole-v1"
 ALGOS = ("a3c", "ga3c")
-ALGO_NAMES = {"a3c": "A3C", "ga3c": "GA3C", "sb3-a2c": "SB3 A2C"}
-SUMMARY_KEYS = ("algo", "env", "seed", "solved", "seconds", "env_steps", "episodes",
-                "steps_per_second", "mean_return_100")
-# Figures aggregated over seeds (median/min/max), in table order.
-FIGURES = ("seconds", "env_steps", "steps_per_second", "peak_rss_mib")
-FIGURE_NAMES = {"seconds": "seconds to solve", "env_steps": "env steps to solve",
-                "steps_per_second": "env steps/s", "peak_rss_mib": "peak RSS (MiB)"}
 
 # The knob each algorithm scales, and its points.
 SCALING = {"a3c": ("--workers", (1, 2, 4, 8)), "ga3c": ("--agents", (1, 4, 16, 64))}
@@ -63,7 +67,6 @@ DEFAULT_ENV_LIMIT_SECONDS = 3.0  # per setting
 QUICK_MAX_SECONDS = 3.0
 QUICK_SCALING_SECONDS = 2.0
 QUICK_ENV_LIMIT_SECONDS = 0.5
-VECTOR_ENVS = 8
 # Start-up, final checkpoint and summary on top of --max-seconds before a run counts as hung.
 _RUN_GRACE_SECONDS = 120.0
 _POLL_SECONDS = 0.1
@@ -229,37 +232,6 @@ def _stop(process: subprocess.Popen):
     return status, usage
 
 
-# Inputs -----------------------------------------------------------------------------
-def read_peer(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Reads the peer's JSON lines (one per seed, as `sb3_a2c.sh` prints them).
-
-    Lines that are not JSON objects with the summary keys (pip chatter, blank lines) are
-    skipped.
-
-    Raises:
-        UserInputError: the file is missing or holds no summary line.
-    """
-    try:
-        text = pathlib.Path(path).read_text()
-    except OSError as error:
-        raise UserInputError(f"cannot read peer file {path}: {error.strerror}") from None
-    runs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict) and {"seconds", "steps_per_second", "env_steps"} <= set(value):
-            runs.append(value)
-    if not runs:
-        raise UserInputError(f"peer file {path} has no JSON summary line (expected lines like "
-                             '{"algo": "sb3-a2c", "seconds": ..., "env_steps": ..., '
-                             '"steps_per_second": ...})')
-    return runs
-
 
 ENV_LIMIT_BLOCKS = 5
 
@@ -369,334 +341,6 @@ def run_serving_latency(root: pathlib.Path, timeout: float = 300.0) -> dict[str,
         return {"measured": False,
                 "reason": f"{SERVING_SCRIPT} exited {done.returncode}: {why}"}
     return {"measured": True, "command": f"python {SERVING_SCRIPT}", "models": models}
-
-
-# Aggregation --------------------------------------------------------------------------
-def describe(values: Iterable[float | None]) -> dict[str, float] | None:
-    """Median, min and max of the values that are not None (None if there are none)."""
-    present = [float(v) for v in values if v is not None]
-    if not present:
-        return None
-    return {"median": statistics.median(present), "min": min(present), "max": max(present),
-            "n": len(present)}
-
-
-def run_extras(run: dict[str, Any]) -> dict[str, float]:
-    """A run's algorithm-specific figures (GA3C's PPS, TPS, ...).
-
-    Numeric summary keys beyond the common ones, and the means of its progress lines for
-    figures the summary does not carry.
-    """
-    figures = dict(run.get("progress_means") or {})
-    for key, value in (run.get("summary") or {}).items():
-        if key not in SUMMARY_KEYS and isinstance(value, int | float) \
-                and not isinstance(value, bool):
-            figures[key] = value
-    return figures
-
-
-def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Statistics over seeds of one algorithm's runs.
-
-    A run is a dict with `summary` (the JSON summary, None if the run failed) and
-    optionally `peak_rss_mib`. Unsolved runs enter `seconds` and `env_steps` at their
-    stop, so with unsolved runs those medians are lower bounds (`unsolved` says how many).
-
-    Returns:
-        `runs`, `completed`, `solved`, `unsolved`, `failed`, and per figure a
-        `{median, min, max, n}` dict (None when no run has it); `extras` likewise for
-        algorithm-specific figures.
-    """
-    done = [run for run in runs if run.get("summary")]
-    solved = sum(1 for run in done if run["summary"].get("solved"))
-    result: dict[str, Any] = {
-        "runs": len(runs), "completed": len(done), "solved": solved,
-        "unsolved": len(done) - solved, "failed": len(runs) - len(done),
-    }
-    for figure in FIGURES:
-        if figure == "peak_rss_mib":
-            result[figure] = describe(run.get("peak_rss_mib") for run in done)
-        else:
-            result[figure] = describe(run["summary"].get(figure) for run in done)
-    extras = [run_extras(run) for run in done]
-    names = dict.fromkeys(name for figures in extras for name in figures)
-    result["extras"] = {name: describe(figures.get(name) for figures in extras)
-                        for name in names}
-    return result
-
-
-def peer_aggregate(peer_runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """`aggregate` of the peer's summary lines (which carry no RSS)."""
-    return aggregate([{"summary": run} for run in peer_runs])
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
-
-
-def _median(stats: dict[str, Any], figure: str) -> float | None:
-    value = stats.get(figure)
-    return None if value is None else value["median"]
-
-
-def compare(stats: dict[str, Any], peer: dict[str, Any] | None,
-            env_limit: dict[str, Any] | None) -> dict[str, float | None]:
-    """Ratios of an algorithm's medians to the peer's medians and to the env's limit.
-
-    `time_to_solve_ratio` below 1 and `steps_per_second_ratio` above 1 mean better than
-    the peer; `env_steps_ratio` below 1 means fewer samples.
-    """
-    result: dict[str, float | None] = {}
-    for figure, name in (("seconds", "time_to_solve_ratio"), ("env_steps", "env_steps_ratio"),
-                         ("steps_per_second", "steps_per_second_ratio")):
-        result[name] = _ratio(_median(stats, figure), _median(peer, figure) if peer else None)
-    sps = _median(stats, "steps_per_second")
-    limit = env_limit or {}
-    result["fraction_of_single_env"] = _ratio(sps, limit.get("single_steps_per_second"))
-    result["fraction_of_vector_env"] = _ratio(sps, limit.get("vector_steps_per_second"))
-    result["fraction_of_bare_env"] = _ratio(sps, limit.get("bare_steps_per_second"))
-    return result
-
-
-# RESULTS.md ----------------------------------------------------------------------------
-def _fmt(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:,.{digits}f}"
-
-
-def _fmt_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
-def _fmt_fraction(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
-
-
-def _fmt_stats(stats: dict[str, float] | None, digits: int = 1) -> tuple[str, str]:
-    """`median` and `min-max` cells."""
-    if stats is None:
-        return "-", "-"
-    low, high = _fmt(stats["min"], digits), _fmt(stats["max"], digits)
-    return _fmt(stats["median"], digits), f"{low}-{high}"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-def render_results(data: dict[str, Any], json_name: str) -> str:
-    """RESULTS.md from the benchmark's JSON (nothing in it is typed by hand).
-
-    Args:
-        data: what `run` writes to the results JSON.
-        json_name: the JSON's path relative to RESULTS.md, for links.
-    """
-    meta = data["meta"]
-    algos = data["algorithms"]
-    peer = data.get("peer")
-    peer_stats = peer["stats"] if peer else None
-    limit = data.get("env_limit")
-    lines = ["# Benchmark results", "",
-             "Generated by the benchmark itself; do not edit by hand - rerun it instead.", "",
-             f"- Command: `{meta['command']}`",
-             f"- Date: {meta['date']}; host: `{meta['host']}`; CPUs: {meta['cpu_count']}"
-             + (f" ({meta['cpu_model']})" if meta.get("cpu_model") else ""),
-             f"- Software: Python {meta['python']}, "
-             + ", ".join(f"{name} {version}" for name, version in meta["packages"].items()),
-             f"- Settings: {meta['seeds']} seed(s) per algorithm (0..{meta['seeds'] - 1}), "
-             f"at most {meta['max_seconds']:g} s of training per run; "
-             f"environment {meta['env']} (solved at mean return "
-             f"{_fmt(meta.get('reward_threshold'))} over 100 episodes)",
-             f"- Total wall time of the command: {meta['total_seconds']:.0f} s",
-             f"- Raw figures: [{json_name}]({json_name})", ""]
-    if meta.get("quick"):
-        lines += ["> **Quick mode** (smoke test): one seed and tiny budgets - these figures "
-                  "say nothing about speed or learning.", ""]
-
-    # Summary: the ratios the project's claims rest on.
-    peer_name = peer["name"] if peer else "the peer"
-    lines += ["## Summary", "",
-              f"Medians over seeds. Ratios are to {peer_name}'s median"
-              + (f" from `{peer['source']}`" if peer else " (no peer given: run with --peer "
-                 "FILE or --run-peer)")
-              + ". Time-to-solve ratio < 1 and env steps/s ratio > 1 mean faster than the peer. "
-              "Fraction of env limit: median env steps/s divided by the environment's own "
-              "steps/s with random actions (one environment / a vector of "
-              f"{limit['vector_envs'] if limit else VECTOR_ENVS}).", ""]
-    rows = []
-    for algo, entry in algos.items():
-        stats, ratios = entry["stats"], entry["ratios"]
-        seconds = _fmt(_median(stats, "seconds"))
-        time_ratio = _fmt_ratio(ratios["time_to_solve_ratio"])
-        steps_ratio = _fmt_ratio(ratios["env_steps_ratio"])
-        if stats["unsolved"]:  # unsolved runs count at their stop: lower bounds
-            seconds, time_ratio, steps_ratio = (f">= {seconds}", f">= {time_ratio}",
-                                                f">= {steps_ratio}")
-        rows.append([ALGO_NAMES.get(algo, algo), f"{stats['solved']}/{stats['runs']}",
-                     seconds, time_ratio,
-                     _fmt(_median(stats, "steps_per_second")),
-                     _fmt_ratio(ratios["steps_per_second_ratio"]), steps_ratio,
-                     f"{_fmt_fraction(ratios['fraction_of_single_env'])} / "
-                     f"{_fmt_fraction(ratios['fraction_of_vector_env'])}"])
-    if peer_stats:
-        peer_ratios = compare(peer_stats, peer_stats, limit)
-        rows.append([peer_name, f"{peer_stats['solved']}/{peer_stats['runs']}",
-                     _fmt(_median(peer_stats, "seconds")), "1.00x",
-                     _fmt(_median(peer_stats, "steps_per_second")), "1.00x", "1.00x",
-                     f"{_fmt_fraction(peer_ratios['fraction_of_single_env'])} / "
-                     f"{_fmt_fraction(peer_ratios['fraction_of_vector_env'])}"])
-    lines += _table(["algorithm", "solved", "median s to solve", "time ratio",
-                     "median env steps/s", "steps/s ratio", "env steps ratio",
-                     "fraction of env limit (1 env / vector)"], rows)
-    if any(entry["stats"]["unsolved"] for entry in algos.values()):
-        lines += ["", ">=: some runs did not solve within the budget; they count at their stop, "
-                  "so the median and its ratio are lower bounds."]
-    for algo, entry in algos.items():
-        if entry.get("unavailable"):
-            lines += ["", f"{ALGO_NAMES.get(algo, algo)} was not run: {entry['unavailable']}"]
-    lines.append("")
-
-    # Per algorithm.
-    lines += ["## Per algorithm", "",
-              "Median and range (min-max) over seeds. Seconds count from the start of "
-              "training to the moment the mean return of the last 100 episodes reached the "
-              "threshold (or to the stop); peak RSS is the run's own process "
-              "(`os.wait4`).", ""]
-    header = ["algorithm", "runs", "solved"]
-    for figure in FIGURES:
-        header += [f"{FIGURE_NAMES[figure]} median", "range"]
-    rows = []
-    entries = list(algos.items()) + ([("peer", {"stats": peer_stats})] if peer_stats else [])
-    for algo, entry in entries:
-        stats = entry["stats"]
-        row = [peer_name if algo == "peer" else ALGO_NAMES.get(algo, algo), str(stats["runs"]),
-               str(stats["solved"])]
-        for figure in FIGURES:
-            row += list(_fmt_stats(stats[figure], 0 if figure == "env_steps" else 1))
-        rows.append(row)
-    lines += _table(header, rows)
-    extra_rows = [[ALGO_NAMES.get(algo, algo), name, *_fmt_stats(figure, 2)]
-                  for algo, entry in algos.items()
-                  for name, figure in entry["stats"]["extras"].items()]
-    if extra_rows:
-        lines += ["", "Algorithm-specific figures (per run: the mean of its progress lines, "
-                  "every log interval; then median and range over seeds). pps: predictions/s, "
-                  "tps: training steps/s, pred_batch: observations per forward pass, "
-                  "policy_lag: updates between acting and training.", "",
-                  *_table(["algorithm", "figure", "median", "range"], extra_rows)]
-    lines += ["", "Every run:", ""]
-    rows = []
-    for algo, entry in algos.items():
-        for run in entry["runs"]:
-            summary = run.get("summary") or {}
-            solved = "failed" if not summary else "yes" if summary.get("solved") else "no"
-            rows.append([ALGO_NAMES.get(algo, algo), str(run["seed"]), solved,
-                         _fmt(summary.get("seconds")),
-                         _fmt(summary.get("env_steps"), 0), _fmt(summary.get("steps_per_second")),
-                         _fmt(summary.get("mean_return_100")), _fmt(run.get("peak_rss_mib")),
-                         summary.get("stop_reason") or run.get("error", "-"),
-                         f"`{run['logdir']}`"])
-    if peer:
-        for run in peer["runs"]:
-            rows.append([peer_name, str(run.get("seed", "-")),
-                         "yes" if run.get("solved") else "no",
-                         _fmt(run.get("seconds")), _fmt(run.get("env_steps"), 0),
-                         _fmt(run.get("steps_per_second")), _fmt(run.get("mean_return_100")),
-                         "-", "-", "-"])
-    lines += _table(["algorithm", "seed", "solved", "seconds", "env steps", "env steps/s",
-                     "mean return 100", "peak RSS MiB", "stop", "run folder"], rows)
-    lines.append("")
-
-    # Environment limit.
-    lines += ["## Environment's own limit", ""]
-    if limit:
-        lines += [f"{limit['env']} alone (actions: {limit['actions']}), in the benchmark's "
-                  f"own process (one core; {limit.get('method', 'one block')}):", "",
-                  *_table(["setting", "env steps/s"], [
-                      ["one environment (`env.step`, `reset` when done)",
-                       _fmt(limit["single_steps_per_second"])],
-                      [f"`SyncVectorEnv` of {limit['vector_envs']} (steps per sub-env)",
-                       _fmt(limit["vector_steps_per_second"])],
-                      ["bare environment (`env.unwrapped`: no gymnasium wrappers)",
-                       _fmt(limit.get("bare_steps_per_second"))]]), "",
-                  "The algorithms step environments made by `gym.make` (with wrappers), so "
-                  "the Summary's fractions are of the first two rows. As a fraction of the "
-                  "bare environment: "
-                  + "; ".join(f"{ALGO_NAMES.get(algo, algo)} "
-                              f"{_fmt_fraction(entry['ratios'].get('fraction_of_bare_env'))}"
-                              for algo, entry in algos.items() if not entry.get("unavailable"))
-                  + ".", ""]
-    else:
-        lines += ["not measured", ""]
-
-    # Curves.
-    lines += ["## Learning curves", ""]
-    curves = data.get("plots", {}).get("curves")
-    if curves:
-        lines += [f"![learning curves]({curves})", "",
-                  "Mean return of the last 100 episodes against env steps (left) and "
-                  "wall-clock seconds since the start of training (right): the line is the "
-                  "median over seeds on a common grid, the band the min-max over seeds; a run "
-                  "that stopped (solved or out of budget) keeps its last value. "
-                  + ("The peer prints only summaries, so it is a marker at its median "
-                     "(env steps, threshold) and (seconds, threshold) with its min-max as "
-                     "error bars. " if peer else "")
-                  + "The dashed line is the reward threshold. Draw the same figure from any "
-                  "runs with `tfa3c plot RUN_DIR...`.", ""]
-    else:
-        lines += ["not drawn (no episode CSV)", ""]
-
-    # Scaling.
-    lines += ["## Scaling", ""]
-    scaling = data.get("scaling") or {}
-    if scaling:
-        lines += [f"Env steps/s of fixed-time runs ({meta['scaling_seconds']:g} s of training, "
-                  "`--no-stop-when-solved`, seed 0) as the number of A3C workers or GA3C "
-                  "agents grows.", ""]
-        rows = []
-        for algo, entry in scaling.items():
-            for point in entry["points"]:
-                summary = point.get("summary") or {}
-                rows.append([ALGO_NAMES.get(algo, algo), f"{entry['option']} {point['value']}",
-                             _fmt(summary.get("steps_per_second")),
-                             _fmt(summary.get("env_steps"), 0), _fmt(point.get("peak_rss_mib")),
-                             point.get("error", "")])
-        lines += _table(["algorithm", "setting", "env steps/s", "env steps", "peak RSS MiB",
-                         "error"], rows)
-        plot = data.get("plots", {}).get("scaling")
-        if plot:
-            lines += ["", f"![scaling]({plot})"]
-    else:
-        lines += ["not measured (--no-scaling)"]
-    lines.append("")
-
-    # Serving.
-    lines += ["## Serving latency", ""]
-    serving = data.get("serving") or {"measured": False, "reason": "not run"}
-    if serving.get("measured"):
-        models = serving["models"]
-        keys = [key for key in models[0] if key != "model"]
-        for model in models[1:]:
-            keys += [key for key in model if key != "model" and key not in keys]
-        lines += [f"From `{serving['command']}` (one action, microseconds):", "",
-                  *_table(["model", *keys], [[str(m["model"]), *(
-                      _fmt(m.get(k), 2) if isinstance(m.get(k), int | float) else
-                      str(m.get(k, "-")) for k in keys)] for m in models])]
-    else:
-        lines += [f"not measured ({serving.get('reason', 'unknown')})"]
-    lines.append("")
-
-    lines += ["## Reproduce", "",
-              "```", meta["command"], "```", "",
-              "See [README.md](README.md) for the peer and the options.", ""]
-    return "\n".join(lines)
 
 
 # The command -------------------------------------------------------------------------
