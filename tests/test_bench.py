@@ -348,7 +348,7 @@ def test_soak_section_is_rendered_and_replaced_in_place(tmp_path):
                      "cpu_count": 2, "minutes": 12.0, "sequential": False},
             "runs": {"a3c": {"command": "-m tfa3c.cli train a3c", "samples": samples,
                              "growth_after_minute_5": soak.growth_after(samples),
-                             "summary": {"env_steps": 1234}}}}
+                             "summary": {}, "total_env_steps": 1234}}}
     assert soak.growth_after(samples) == pytest.approx(515.5 / 512.5 - 1)
     section = soak.render_section(data, "results/x-soak.json")
     assert "| a3c | 512.5 | 515.5 | +0.6% | met | 1,234 |" in section
