@@ -350,13 +350,29 @@ def test_soak_section_is_rendered_and_replaced_in_place(tmp_path):
                              "growth_after_minute_5": soak.growth_after(samples),
                              "summary": {}, "total_env_steps": 1234}}}
     assert soak.growth_after(samples) == pytest.approx(515.5 / 512.5 - 1)
-    section = soak.render_section(data, "results/x-soak.json")
+    section = soak.render_section(data, "results/x.soak.json")
     assert "| a3c | 512.5 | 515.5 | +0.6% | met | 1,234 |" in section
     text = soak.replace_section("# Results\n\nbody\n", section)
     again = soak.replace_section(text, section.replace("met", "MET"))
     assert again.count(soak.SECTION_START) == 1 and "MET" in again and "body" in again
     results = tmp_path / "results"
     results.mkdir()
-    (results / "2026-11-24-130000-soak.json").write_text(json.dumps(data))
+    (results / "2026-11-24-130000.soak.json").write_text(json.dumps(data))
     assert "| a3c | 512.5" in soak.latest_section(results, tmp_path)
     assert soak.latest_section(tmp_path / "none", tmp_path) == ""
+
+
+def test_soak_section_of_a_failed_or_broken_run_never_breaks_the_report(tmp_path):
+    from tfa3c import soak
+
+    data = {"meta": {"command": "c", "date": "d", "cpu_count": 2, "minutes": 30.0,
+                     "sequential": False},
+            "runs": {"ga3c": {"command": "x", "samples": [{"minute": 0, "rss_mib": 1.0}],
+                              "growth_after_minute_5": None, "summary": None,
+                              "total_env_steps": None, "returncode": -9}}}
+    assert "| ga3c | - | 1.0 | - | failed (exit -9) | - |" in soak.render_section(data, "x")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "2026-11-24-130000.soak.json").write_text("{not json")
+    section = soak.latest_section(results, tmp_path)
+    assert "could not be read" in section and soak.SECTION_END in section

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -76,10 +77,20 @@ def test_a_failing_thread_stops_within_5_s_with_a_final_checkpoint(role, tmp_pat
             algorithm.predictor.predict = fail_after(100, algorithm.predictor.predict, failed_at)
         elif role == "ga3c-trainer":
             algorithm.learner.train = fail_after(5, algorithm.learner.train, failed_at)
+    joined_at = []
+    join = algorithm.supervisor.join
+
+    def timed_join(*args):
+        alive = join(*args)
+        joined_at.append(time.perf_counter())
+        return alive
+
+    algorithm.supervisor.join = timed_join
     with pytest.raises(TrainingError) as raised:
         algorithm.learn()
-    stopped = time.perf_counter()
-    assert stopped - failed_at[0] < 5.0
+    # Every thread has stopped within 5 s of the failure (the final checkpoint follows).
+    assert joined_at[0] - failed_at[0] < 5.0
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(("a3c-", "ga3c-"))]
     message = str(raised.value)
     assert f"thread {role}-" in message and "RuntimeError: injected failure" in message
     assert isinstance(raised.value.__cause__, RuntimeError)
@@ -111,8 +122,8 @@ def test_kill_9_then_resume_continues_from_the_newest_checkpoint(algo, tmp_path)
     checkpoints = str(logdir / "checkpoints")
     process = subprocess.Popen(
         [sys.executable, "-m", "tfa3c.cli", "train", algo, "--env", "CartPole-v1",
-         "--logdir", str(logdir), "--no-export", "--progress", "lines", "--log-interval", "0.2",
-         "--checkpoint-interval", "1", "--no-stop-when-solved", "--max-seconds", "120"],
+         "--logdir", str(logdir), "--no-export", "--progress", "lines", "--log-interval", "0.1",
+         "--checkpoint-interval", "2", "--no-stop-when-solved", "--max-seconds", "120"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     try:
@@ -126,10 +137,12 @@ def test_kill_9_then_resume_continues_from_the_newest_checkpoint(algo, tmp_path)
     rows_before = read_csv(logdir / "episodes.csv")
     assert len(rows_before) >= episodes > 0
 
+    # Enough steps that every environment finishes an episode even if the policy
+    # already balances for the full 500 steps (GA3C: 64 environments).
     config_class = A3CConfig if algo == "a3c" else GA3CConfig
     algorithm = (A3C if algo == "a3c" else GA3C)(config_class(
         logdir=str(logdir), resume=True, progress_bar="none", log_interval=0.3,
-        stop_when_solved=False, max_steps=env_steps + 30_000))
+        stop_when_solved=False, max_steps=env_steps + 80_000))
     assert algorithm.resumed_from == newest
     assert (algorithm.statistics.env_steps, algorithm.statistics.episodes) == (env_steps,
                                                                                episodes)
@@ -166,10 +179,15 @@ def test_signal_stops_cleanly_with_checkpoint_and_summary(tmp_path, algo, sig):
          "--max-seconds", "120"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    first_line = process.stdout.readline()
-    assert first_line.startswith("env_steps"), first_line + process.stderr.read()
-    process.send_signal(sig)
-    out, err = process.communicate(timeout=60)
+    try:
+        first_line = read_line(process, timeout=90)
+        assert first_line.startswith("env_steps"), first_line
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # never leave a child behind, whatever failed
+            process.kill()
+            process.communicate()
     assert process.returncode == 0, err
     lines = out.strip().splitlines()
     summary = json.loads(lines[-1])
@@ -177,6 +195,17 @@ def test_signal_stops_cleanly_with_checkpoint_and_summary(tmp_path, algo, sig):
     latest = tf.train.latest_checkpoint(str(logdir / "checkpoints"))
     assert latest is not None and f"final checkpoint: {latest}" in lines
     assert checkpoint_counters(latest)[0] >= summary["env_steps"]
+
+
+def read_line(process, timeout):
+    """The child's next stdout line, or an AssertionError after `timeout` seconds."""
+    lines = []
+    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()),
+                              daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert lines, f"no output within {timeout} s"
+    return lines[0]
 
 
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
@@ -319,3 +348,58 @@ def test_export_rebuilds_exactly_the_trained_network(algo, tmp_path, capsys):
 
 def config_logdir(algorithm):
     return algorithm.logdir
+
+
+def test_csv_is_cut_back_to_the_checkpoint_by_steps_and_count(tmp_path):
+    from tfa3c.run_logs import trim_to_checkpoint
+
+    path = tmp_path / "episodes.csv"
+    header = "wall_time,env_steps,return,length\n"
+    rows = [f"{i}.000,{100 * i},{i}.0,{i}\n" for i in range(1, 8)]
+    path.write_text(header + "".join(rows) + "7.5,75")  # a last line cut short by kill -9
+    assert trim_to_checkpoint(str(path), episodes=5, env_steps=400) == 4
+    assert path.read_text() == header + "".join(rows[:4])  # the 5th row is after step 400
+    # Fewer rows than the checkpoint counted (an older run): nothing more is cut.
+    assert trim_to_checkpoint(str(path), episodes=9, env_steps=10_000) == 0
+    assert path.read_text() == header + "".join(rows[:4])
+
+
+def test_the_writability_check_leaves_no_folder_behind(tmp_path, monkeypatch):
+    import builtins
+
+    from tfa3c.errors import UserInputError
+    from tfa3c.training import check_writable
+
+    real_open = builtins.open
+
+    def refusing_open(path, *args, **kwargs):
+        if ".write-check-" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    with pytest.raises(UserInputError, match="cannot write the run folder --logdir"):
+        check_writable(str(tmp_path / "a" / "b" / "run"))
+    assert list(tmp_path.iterdir()) == []  # a/b/run/checkpoints made, then removed
+
+
+def test_a_folder_with_checkpoints_needs_resume(small_run):
+    result = run_command(["-m", "tfa3c.cli", "train", "a3c", "--env", "CartPole-v1",
+                          "--logdir", str(small_run), "--lstm-units", "8"])
+    assert_one_line_error(result, "already holds a run's checkpoints", "--resume")
+
+
+def test_a_failing_final_checkpoint_does_not_hide_the_thread_failure(tmp_path, monkeypatch):
+    failed_at = []
+    monkeypatch.setattr(A3CWorker, "collect", fail_after(3, A3CWorker.collect, failed_at))
+    algorithm = A3C(a3c_config(tmp_path, stop_when_solved=False, max_seconds=60))
+
+    def full_disk(counters):
+        raise OSError(28, "No space left on device")
+
+    algorithm.checkpointer.save = full_disk
+    with pytest.raises(TrainingError) as raised:
+        algorithm.learn()
+    message = str(raised.value)
+    assert "thread a3c-worker-" in message and "injected failure" in message
+    assert "the final checkpoint failed: OSError" in message and "\n" not in message

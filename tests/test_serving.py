@@ -272,7 +272,7 @@ def test_every_signature_input_is_checked_in_tf2(algo, tmp_path):
         good.update(state_h=tf.zeros((2, 8)), state_c=tf.zeros((2, 8)))
     action(**good)  # the good inputs pass
     for name, width in [("observation", OBS), ("state_h", 8), ("state_c", 8)][:len(good)]:
-        for shape in ((2, width + 1), (width,), (2, 1, width)):
+        for shape in ((2, width + 1), (width,), (2, 1, width), ()):
             with pytest.raises(tf.errors.InvalidArgumentError,
                                match=rf"{name} must have shape \[batch, {width}\]"):
                 action(**{**good, name: tf.zeros(shape)})

@@ -48,6 +48,11 @@ def registered_id(env_id: str) -> str:
             raise EnvironmentSpecError(
                 f"cannot import module {module!r} of environment {env_id!r} ({error}); it must "
                 "be importable: installed, or its folder on PYTHONPATH") from None
+        except Exception as error:  # the user's module itself fails: say where, in one line
+            message = (str(error).splitlines() or [""])[0]
+            raise EnvironmentSpecError(
+                f"importing module {module!r} of environment {env_id!r} failed: "
+                f"{type(error).__name__}: {message}") from None
     if name not in gym.registry:
         close = [known for known in gym.registry if known.lower().startswith(name.lower()[:4])]
         hint = f" (similar: {', '.join(sorted(close)[:5])})" if close else ""

@@ -76,11 +76,13 @@ def _checked(tensor: tf.Tensor, name: str, width: int, batch: tf.Tensor | None =
     would fold it to the declared rank 2.
     """
     shape = tf.raw_ops.Shape(input=tensor)
+    # Padded in front, so that indexing works on a scalar too (whose rank check fails).
+    padded = tf.concat([[-1, -1], shape], axis=0)
     ok = tf.logical_and(tf.equal(tf.size(tf.boolean_mask(shape, shape >= 0)), 2),
-                        tf.equal(shape[-1], width))
+                        tf.equal(padded[-1], width))
     expected = f"[batch, {width}]"
     if batch is not None:  # the recurrent state goes with the observation's rows
-        ok = tf.logical_and(ok, tf.equal(shape[0], batch))
+        ok = tf.logical_and(ok, tf.equal(padded[-2], batch))
         expected = f"[batch, {width}] with the same batch as observation"
     check = tf.debugging.Assert(
         ok, [f"{name} must have shape {expected} (float32); got shape", shape])

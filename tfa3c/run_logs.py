@@ -11,25 +11,43 @@ from tfa3c.layout import CSV_FIELDS, EPISODES_CSV
 from tfa3c.statistics import Episode
 
 
-def keep_first_episodes(path: str, episodes: int) -> int:
-    """Cuts an episode CSV back to its first `episodes` rows; returns how many were dropped.
+def trim_to_checkpoint(path: str, episodes: int, env_steps: int) -> int:
+    """Cuts an episode CSV back to what a checkpoint holds; returns how many rows were dropped.
 
     A run resumed after a crash continues from its newest checkpoint, which holds
-    `episodes` finished episodes; the CSV rows written for episodes after it describe
-    training that is lost, and keeping them would make the CSV run backwards. The file
-    is rewritten through a temporary file and a rename, so a crash here loses nothing.
+    `episodes` finished episodes at `env_steps` steps. CSV rows written for episodes
+    after it describe training that is lost; keeping them would make the CSV run
+    backwards once the resumed run appends. Rows are kept from the top while they are
+    no later than the checkpoint (`env_steps`), `episodes` of them at most, and a last
+    line cut short by a crash is dropped. The file is rewritten through a temporary
+    file and a rename, so a crash here loses nothing.
     """
     if not os.path.exists(path):
         return 0
     with open(path, newline="") as file:
         lines = file.readlines()
-    if len(lines) <= episodes + 1:  # the header and at most `episodes` rows
+    if not lines:
+        return 0
+    header, rows = lines[0], lines[1:]
+    kept = []
+    for line in rows[:episodes]:
+        fields = line.rstrip("\r\n").split(",")
+        if not line.endswith("\n") or len(fields) != len(CSV_FIELDS):
+            break  # cut short by a crash
+        try:
+            steps = int(fields[CSV_FIELDS.index("env_steps")])
+        except ValueError:
+            break
+        if steps > env_steps:
+            break
+        kept.append(line)
+    if len(kept) == len(rows):
         return 0
     temporary = f"{path}.tmp"
     with open(temporary, "w", newline="") as file:
-        file.writelines(lines[:episodes + 1])
+        file.writelines([header, *kept])
     os.replace(temporary, path)
-    return len(lines) - episodes - 1
+    return len(rows) - len(kept)
 
 
 class RunLogs:

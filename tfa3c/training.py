@@ -22,13 +22,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfa3c.checkpoints import Checkpointer
+from tfa3c.checkpoints import Checkpointer, first_line
 from tfa3c.config import TrainConfig
 from tfa3c.envs import make_env, reward_threshold
 from tfa3c.errors import TrainingError, UserInputError
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
 from tfa3c.progress import ProgressReporter
-from tfa3c.run_logs import RunLogs, keep_first_episodes
+from tfa3c.run_logs import RunLogs, trim_to_checkpoint
 from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
 from tfa3c.threads import ThreadSupervisor
 
@@ -49,6 +49,13 @@ def default_logdir(algo: str, env_id: str, seed: int) -> str:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     env = re.sub(r"[^A-Za-z0-9_.-]", "_", env_id.rpartition(":")[2].split("/")[-1])
     return os.path.join("runs", f"{algo}_{env}_{seed}_{stamp}")
+
+
+def has_checkpoints(logdir: str) -> bool:
+    """Whether `logdir` holds a run's checkpoints already."""
+    folder = os.path.join(logdir, CHECKPOINT_FOLDER)
+    return os.path.isdir(folder) and any(name.startswith("ckpt-") or name == "checkpoint"
+                                         for name in os.listdir(folder))
 
 
 def check_writable(logdir: str) -> None:
@@ -115,6 +122,10 @@ class AsyncAlgorithm:
         self.supervisor = ThreadSupervisor(self.stop_event)
         self.logdir = config.logdir or default_logdir(self.algo, config.env_id, config.seed)
         check_writable(self.logdir)  # before anything is built or written
+        if not config.resume and has_checkpoints(self.logdir):
+            raise UserInputError(
+                f"--logdir {self.logdir!r} already holds a run's checkpoints: add --resume to "
+                "continue that run, or give a new folder")
         keras.utils.set_random_seed(config.seed)
         self.model, self.optimizer = self._build()
         self.checkpointer = Checkpointer(self.logdir, self.model, self.optimizer,
@@ -162,8 +173,27 @@ class AsyncAlgorithm:
         if self.resumed_from is not None:
             # Episodes finished after the checkpoint we resume from describe lost
             # training: drop their rows, so the CSV continues from the checkpoint.
-            keep_first_episodes(os.path.join(self.logdir, EPISODES_CSV),
-                                self.statistics.episodes)
+            trim_to_checkpoint(os.path.join(self.logdir, EPISODES_CSV),
+                               self.statistics.episodes, self.statistics.env_steps)
+
+    def _finish(self, logs: RunLogs, reporter: ProgressReporter, interval: float,
+                last_steps: int) -> None:
+        """The last progress line, then a final checkpoint, whatever stopped the run.
+
+        A failed thread included: nothing trained since the last periodic checkpoint is
+        lost. An error here is kept in `finish_error`, never raised, so it cannot hide
+        the failure that stopped the run; `learn` reports it.
+        """
+        self.finish_error: Exception | None = None
+        try:
+            self._log(logs, reporter, interval, last_steps)
+        except Exception as error:  # e.g. a full disk: the checkpoint may still fit
+            self.finish_error = error
+        try:
+            self.final_checkpoint = self._checkpoint(logs)
+        except Exception as error:
+            self.final_checkpoint = None
+            self.finish_error = error
 
     def _checkpoint(self, logs: RunLogs) -> str:
         """Writes the pending episodes to the CSV, then a checkpoint of the same moment."""
@@ -238,33 +268,36 @@ class AsyncAlgorithm:
                     self._checkpoint(logs)
                     last_checkpoint = now
         finally:
-            alive = self.supervisor.join()
-            stop_time = statistics.elapsed()
-            for sig, handler in previous_handlers.items():
-                signal.signal(sig, handler)
-            self._log(logs, reporter, max(time.perf_counter() - last_log, 1e-9), last_log_steps)
-            # A final checkpoint whatever stopped the run, a failed thread included:
-            # nothing trained since the last periodic one is lost.
-            checkpoint_error = None
             try:
-                self.final_checkpoint = self._checkpoint(logs)
-            except Exception as error:  # reported below; must not hide a thread's failure
-                checkpoint_error = error
-            reporter.close()
-            logs.close()
-            self._close()
-        saved = (f"final checkpoint {self.final_checkpoint}" if checkpoint_error is None else
-                 f"the final checkpoint failed: {type(checkpoint_error).__name__}: "
-                 f"{checkpoint_error}")
+                alive = self.supervisor.join()
+                self.stop_seconds = statistics.elapsed()
+            finally:  # even when a second Ctrl-C cuts the join short
+                for sig, handler in previous_handlers.items():
+                    signal.signal(sig, handler)
+            try:
+                self._finish(logs, reporter, max(time.perf_counter() - last_log, 1e-9),
+                             last_log_steps)
+            finally:
+                reporter.close()
+                logs.close()
+                self._close()
+        problem = (f"{type(self.finish_error).__name__}: {first_line(self.finish_error)}"
+                   if self.finish_error is not None else "")
+        saved = (f"the final checkpoint failed: {problem}" if self.final_checkpoint is None
+                 else f"final checkpoint {self.final_checkpoint}")
         failure = self.supervisor.failure
         if failure is not None:
             name, error = failure
+            # One line: a TensorFlow error's message runs over many (its traceback,
+            # printed above this line by the CLI, keeps them).
             raise TrainingError(f"training stopped: thread {name} failed with "
-                                f"{type(error).__name__}: {error}; {saved}") from error
+                                f"{type(error).__name__}: {first_line(error)}; {saved}"
+                                ) from error
         if alive:
             raise TrainingError(f"threads did not stop within 30 s: {', '.join(alive)}; {saved}")
-        if checkpoint_error is not None:
-            raise TrainingError(f"training stopped: {saved}") from checkpoint_error
+        if self.finish_error is not None:
+            raise TrainingError(f"training stopped: {problem}; {saved}") from self.finish_error
+        stop_time = self.stop_seconds
         if self.stop_reason is None:
             self.stop_reason = "stopped"
         return self.summary(stop_time, start_steps)
