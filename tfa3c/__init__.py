@@ -1,6 +1,6 @@
 """tfa3c: asynchronous actor-critic (A3C and GA3C) on Keras 3 / TensorFlow 2."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Heavy imports (TensorFlow) happen on first attribute access, so `tfa3c --help`
 # and one-line input errors stay fast.

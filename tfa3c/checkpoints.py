@@ -48,7 +48,7 @@ def write_network(directory: str, model: keras.Model) -> str:
 
 
 def read_network_description(directory: str) -> dict | None:
-    """`network.json`'s content, or None if the run has none (runs of tfa3c < 0.3).
+    """`network.json`'s content, or None if the run has none (runs of tfa3c 0.1).
 
     Raises:
         CheckpointError: the file exists but is not a network description.
