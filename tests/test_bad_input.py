@@ -19,7 +19,7 @@ def assert_one_line_error(result, *fragments):
 
 @pytest.mark.parametrize("args, fragments", [
     (["--env", "NoSuchEnv-v0"], ["unknown environment id 'NoSuchEnv-v0'", "gymnasium"]),
-    (["--env", "Pendulum-v1"], ["continuous Box action space", "only Discrete"]),
+    (["--env", "Pendulum-v1"], ["continuous actions", "A3C supports Discrete", "ga3c"]),
     (["--env", "FrozenLake-v1"], ["observation space", "flat 1-D Box"]),
     (["--n-steps", "0"], ["n_steps=0", ">= 1"]),
     (["--learning-rate", "-0.1"], ["learning_rate=-0.1", "> 0"]),

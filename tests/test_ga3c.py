@@ -10,6 +10,7 @@ import pytest
 
 from tfa3c.acting import softmax
 from tfa3c.config import GA3CConfig
+from tfa3c.distributions import ActionSpec
 from tfa3c.envs import Transition
 from tfa3c.ga3c import GA3C, GA3CAgent, epsilon_at
 
@@ -45,6 +46,7 @@ class ScriptedEnvs:
     """
 
     num_envs, num_actions, observation_size = 3, 2, 2
+    action_spec = ActionSpec("categorical", 2)
 
     def __init__(self):
         self.t = 0

@@ -99,6 +99,12 @@ def keras_rollout(model, inputs):
             logits, values, state = model.step(observations, state)
             extra = {"state_h": state[0].numpy(), "state_c": state[1].numpy()}
         logits = logits.numpy()
+        if model.action_spec.kind == "gaussian":
+            mean, log_std = np.split(logits, 2, axis=-1)
+            spec = model.action_spec
+            results.append({"action": np.clip(mean, spec.low, spec.high), "mean": mean,
+                            "log_std": log_std, "value": values.numpy(), **extra})
+            continue
         results.append({"action": logits.argmax(axis=-1),
                         "probabilities": tf.nn.softmax(logits).numpy(),
                         "value": values.numpy(), **extra})
@@ -124,7 +130,7 @@ def assert_loaders_match_keras(model, path, inputs, tmp_path):
             for name, value in reference.items():
                 key = f"{loader}/{step}/{name}"
                 assert key in outputs, f"{key} missing; got {sorted(outputs)[:8]}"
-                if name == "action":
+                if name == "action" and value.dtype.kind == "i":
                     np.testing.assert_array_equal(outputs[key], value, err_msg=key)
                 else:
                     np.testing.assert_allclose(outputs[key], value, atol=1e-5, err_msg=key)
@@ -151,12 +157,17 @@ def randomized(model, seed):
     return model
 
 
-@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
+@pytest.mark.parametrize("algo", ["a3c", "ga3c", "ga3c-continuous"])
 def test_fresh_export_runs_under_every_loader_and_matches_keras(algo, tmp_path):
     if algo == "a3c":
         model = randomized(RecurrentActorCritic(2, 8, cell_clip=0.7), seed=1)
-    else:
+    elif algo == "ga3c":
         model = randomized(FeedForwardActorCritic(2, (16, 8)), seed=2)
+    else:  # two action dimensions, the mean clipped to [-0.5, 0.5] x [-1, 2]
+        model = randomized(FeedForwardActorCritic(2, (16, 8), action_kind="gaussian",
+                                                  action_low=[-0.5, -1.0],
+                                                  action_high=[0.5, 2.0]), seed=5)
+        algo = "ga3c"
     path = export_policy(model, str(tmp_path / "models"), f"{algo}_cartpole", algo=algo,
                          env_id="CartPole-v1")
     inputs = random_inputs(model, np.random.default_rng(3))

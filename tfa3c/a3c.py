@@ -16,7 +16,9 @@ import tensorflow as tf
 
 from tfa3c.acting import RecurrentPolicyArrays, sample_actions, softmax
 from tfa3c.config import A3CConfig
+from tfa3c.distributions import CATEGORICAL
 from tfa3c.envs import EnvironmentGroup
+from tfa3c.errors import EnvironmentSpecError
 from tfa3c.losses import actor_critic_terms, total_loss
 from tfa3c.networks import RecurrentActorCritic, build_model, lstm_step
 from tfa3c.returns import returns_and_advantages, standardize
@@ -356,6 +358,11 @@ class A3C(AsyncAlgorithm):
 
     def _build(self):
         config: A3CConfig = self.config
+        if self.action_spec.kind != CATEGORICAL:
+            raise EnvironmentSpecError(
+                f"{config.env_id} has continuous actions; A3C supports Discrete action spaces "
+                "so far (its LSTM gradient is categorical): train it with GA3C (tfa3c train "
+                "ga3c), whose policy is Gaussian for Box actions")
         model = build_model(
             RecurrentActorCritic(self.num_actions, config.lstm_units, seed=config.seed,
                                  cell_clip=config.lstm_cell_clip, name="global_model"),

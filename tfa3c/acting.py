@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfa3c.distributions import sample_categorical as sample_actions  # noqa: F401 (API)
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
@@ -21,13 +23,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax."""
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def sample_actions(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One action per row of `probabilities` (inverse-CDF sampling)."""
-    cumulative = np.cumsum(probabilities, axis=-1)
-    draws = rng.random((probabilities.shape[0], 1)) * cumulative[:, -1:]
-    return (draws < cumulative).argmax(axis=-1)
 
 
 class RecurrentPolicyArrays:

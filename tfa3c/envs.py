@@ -10,20 +10,17 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from tfa3c.distributions import CATEGORICAL, action_spec, clip
 from tfa3c.errors import EnvironmentSpecError
 
 
 def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
     """Raises EnvironmentSpecError unless the spaces are ones tfa3c supports today.
 
-    Supported: a discrete action space and a flat (1-D) Box observation space.
+    Supported: Discrete or bounded 1-D Box actions (`tfa3c.distributions.action_spec`)
+    and a flat (1-D) Box observation space.
     """
-    if not isinstance(action_space, gym.spaces.Discrete):
-        kind = "continuous Box" if isinstance(action_space, gym.spaces.Box) else \
-            type(action_space).__name__
-        raise EnvironmentSpecError(
-            f"{env_id} has a {kind} action space {action_space}; tfa3c supports only "
-            "Discrete action spaces (continuous actions are not implemented yet)")
+    action_spec(env_id, action_space)
     if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
         raise EnvironmentSpecError(
             f"{env_id} has observation space {observation_space}; tfa3c supports only flat "
@@ -161,6 +158,7 @@ class EnvironmentGroup:
         self.envs = [make_env(env_id, seed + index, env_kwargs) for index in range(num_envs)]
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
+        self.action_spec = action_spec(env_id, self.action_space)
         self.observations = np.stack([
             np.asarray(env.reset(seed=seed + index)[0], dtype=np.float32)
             for index, env in enumerate(self.envs)])
@@ -179,16 +177,19 @@ class EnvironmentGroup:
 
     @property
     def num_actions(self) -> int:
-        """Number of discrete actions."""
-        return int(self.action_space.n)
+        """Number of discrete actions, or of action dimensions for a Box."""
+        return self.action_spec.size
 
     def step(self, actions: np.ndarray) -> Transition:
         """Steps every environment with its action; resets those whose episode ended."""
         # One pass over the environments, everything else on whole arrays: per
         # environment, only the step itself is Python (NumPy integer actions also skip
         # a conversion inside gymnasium's action check).
-        results = [env.step(action) for env, action in
-                   zip(self.envs, np.asarray(actions, dtype=np.int64), strict=True)]
+        if self.action_spec.kind == CATEGORICAL:
+            actions = np.asarray(actions, dtype=np.int64)
+        else:  # Gaussian samples are trained on as drawn; the environment gets them clipped
+            actions = clip(self.action_spec, np.asarray(actions, dtype=np.float32))
+        results = [env.step(action) for env, action in zip(self.envs, actions, strict=True)]
         observations = [result[0] for result in results]
         rewards = np.array([result[1] for result in results], dtype=np.float32)
         terminated = np.array([result[2] for result in results], dtype=bool)

@@ -9,7 +9,9 @@ Signatures (listed by `saved_model_cli show --dir PATH --all`):
 
 - feed-forward (GA3C): `action` and `serving_default`: `observation` float32
   `[batch, obs]` → `action` int64 `[batch]` (greedy), `probabilities` float32
-  `[batch, actions]`, `value` float32 `[batch]`.
+  `[batch, actions]`, `value` float32 `[batch]`; for continuous (Box) actions,
+  `action` float32 `[batch, dims]` (the mean, clipped to the bounds), `mean` and
+  `log_std` float32 `[batch, dims]`, `value`.
 - recurrent (A3C): `get_initial_state`: `batch_size` int32 scalar → `state_h`,
   `state_c` float32 `[batch, units]`; `action` and `serving_default`: `observation`,
   `state_h`, `state_c` → `action`, `probabilities`, `value`, `state_h`, `state_c`.
@@ -33,7 +35,9 @@ import uuid
 import keras
 import tensorflow as tf
 
+from tfa3c import distributions
 from tfa3c.checkpoints import network_description
+from tfa3c.distributions import CATEGORICAL, ActionSpec
 from tfa3c.errors import UserInputError
 from tfa3c.layout import existing_versions
 
@@ -45,7 +49,7 @@ GET_METADATA = "get_metadata"
 # Keys of `get_metadata`'s outputs, all string scalars.
 METADATA_KEYS = ("algorithm", "env_id", "observation_space", "action_space", "observation_size",
                  "num_actions", "policy", "lstm_units", "tfa3c_version", "env_steps",
-                 "network", "env_kwargs")
+                 "network", "env_kwargs", "action_kind")
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -90,10 +94,19 @@ def _checked(tensor: tf.Tensor, name: str, width: int, batch: tf.Tensor | None =
         return tf.identity(tensor)
 
 
-def _policy_outputs(logits: tf.Tensor, values: tf.Tensor) -> dict[str, tf.Tensor]:
-    return {"action": tf.argmax(logits, axis=-1, output_type=tf.int64),
-            "probabilities": tf.nn.softmax(logits, axis=-1),
-            "value": tf.reshape(values, [-1])}
+def _policy_outputs(spec: ActionSpec, params: tf.Tensor,
+                    values: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Greedy action and value, with the distribution's parameters.
+
+    Categorical: `probabilities`; Gaussian: `mean` and `log_std`, so that a client can
+    sample, as `tfa3c play --stochastic` does.
+    """
+    outputs = {"action": distributions.greedy(spec, params), "value": tf.reshape(values, [-1])}
+    if spec.kind == CATEGORICAL:
+        outputs["probabilities"] = tf.nn.softmax(params, axis=-1)
+    else:
+        outputs["mean"], outputs["log_std"] = distributions.split_gaussian(params)
+    return outputs
 
 
 def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export.ExportArchive:
@@ -105,6 +118,7 @@ def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export
     held the variables in a list, as earlier versions did, loaded only in TF2.)
     """
     size = int(model.observation_size)
+    spec = model.action_spec
     observation = tf.TensorSpec([None, size], tf.float32, name="observation")
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -119,7 +133,7 @@ def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export
             state = (_checked(state_h, "state_h", units, batch),
                      _checked(state_c, "state_c", units, batch))
             logits, values, (h, c) = model.step(observation, state)
-            return {**_policy_outputs(logits, values), "state_h": h, "state_c": c}
+            return {**_policy_outputs(spec, logits, values), "state_h": h, "state_c": c}
 
         def get_initial_state(batch_size):
             zeros = tf.zeros(tf.stack([batch_size, units]), dtype=tf.float32)
@@ -132,7 +146,7 @@ def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export
     else:
 
         def action(observation):
-            return _policy_outputs(*model(_checked(observation, "observation", size)))
+            return _policy_outputs(spec, *model(_checked(observation, "observation", size)))
 
         archive.add_endpoint(ACTION, action, input_signature=[observation])
 
@@ -184,6 +198,7 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         "action_space": action_space,
         "observation_size": str(observation_size),
         "num_actions": str(num_actions),
+        "action_kind": model.action_spec.kind,
         "policy": "recurrent" if lstm_units else "feed_forward",
         "lstm_units": str(lstm_units),
         "tfa3c_version": __version__,

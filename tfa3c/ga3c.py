@@ -26,8 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfa3c.acting import sample_actions
+from tfa3c import distributions
 from tfa3c.config import GA3CConfig
+from tfa3c.distributions import CATEGORICAL
 from tfa3c.envs import EnvironmentGroup, Transition
 from tfa3c.errors import ConfigError
 from tfa3c.losses import actor_critic_loss
@@ -50,7 +51,7 @@ class Experience:
     """One agent rollout flattened over time and environments (`T * N` rows)."""
 
     observations: np.ndarray  # [rows, obs] float32
-    actions: np.ndarray  # [rows] int32
+    actions: np.ndarray  # [rows] int32, or [rows, dims] float32 for continuous actions
     returns: np.ndarray  # [rows] float32, n-step returns of scaled rewards
     policy_versions: np.ndarray  # [rows] int64, updates applied when the action was chosen
 
@@ -124,9 +125,11 @@ class Learner:
         self.optimizer = optimizer
         self.strategy = strategy
         self.config = config
+        self.kind = model.action_spec.kind
+        action_dtype = tf.int32 if self.kind == CATEGORICAL else tf.float32
         self._train = tf.function(self._train_step, input_signature=[
             tf.TensorSpec((None, observation_size), tf.float32, name="observations"),
-            tf.TensorSpec((None,), tf.int32, name="actions"),
+            tf.TensorSpec((None, *model.action_spec.action_shape), action_dtype, name="actions"),
             tf.TensorSpec((None,), tf.float32, name="returns"),
         ]).get_concrete_function()  # traced now, once: the batch dimension is None
 
@@ -160,7 +163,7 @@ class Learner:
             advantages = returns - tf.stop_gradient(values)
             loss, metrics = actor_critic_loss(
                 logits, values, actions, advantages, returns, value_coef=config.value_coef,
-                entropy_coef=config.entropy_coef, log_epsilon=config.log_epsilon)
+                entropy_coef=config.entropy_coef, log_epsilon=config.log_epsilon, kind=self.kind)
             replica_loss = loss * share  # summed over replicas: the global batch mean
         gradients = tape.gradient(replica_loss, variables)
         if replicas > 1:
@@ -180,21 +183,27 @@ class Learner:
 
 # The predictor ---------------------------------------------------------------------------
 class Predictor:
-    """Batched forward passes of the shared model: observations → probabilities, values."""
+    """Batched forward passes of the shared model: observations → policy outputs, values.
+
+    The policy outputs are what the agents sample from (`tfa3c.distributions.sample`):
+    probabilities for a categorical policy, `[mean, log_std]` for a Gaussian one.
+    """
 
     def __init__(self, model: keras.Model, observation_size: int):
         self.model = model
+        categorical = model.action_spec.kind == CATEGORICAL
 
         def forward(observations):
-            logits, values = model(observations)
-            return tf.concat([tf.nn.softmax(logits), values[:, None]], axis=1)
+            params, values = model(observations)
+            outputs = tf.nn.softmax(params) if categorical else params
+            return tf.concat([outputs, values[:, None]], axis=1)
 
         self._forward = tf.function(forward, input_signature=[
             tf.TensorSpec((None, observation_size), tf.float32, name="observations"),
         ]).get_concrete_function()  # calling the concrete function skips argument binding
 
     def predict(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities `[batch, actions]` and values `[batch]` in one forward pass."""
+        """Policy outputs `[batch, outputs]` and values `[batch]` in one forward pass."""
         outputs = self._forward(observations).numpy()
         return outputs[:, :-1], outputs[:, -1]
 
@@ -226,6 +235,7 @@ class GA3CAgent:
                                                    base_seed, config.env_kwargs)
         self.num_envs = self.envs.num_envs
         self.num_actions = self.envs.num_actions
+        self.action_spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
         self._final_observations = np.empty((0, self.envs.observation_size), np.float32)
         self._new_rollout()
@@ -234,7 +244,9 @@ class GA3CAgent:
         steps, num_envs = self.config.n_steps, self.num_envs
         self._step = 0
         self._observations = np.empty((steps, num_envs, self.envs.observation_size), np.float32)
-        self._actions = np.empty((steps, num_envs), np.int32)
+        spec = self.action_spec
+        self._actions = np.empty((steps, num_envs, *spec.action_shape),
+                                 np.int32 if spec.kind == CATEGORICAL else np.float32)
         self._rewards = np.empty((steps, num_envs), np.float32)
         self._terminated = np.empty((steps, num_envs), bool)
         self._truncated = np.empty((steps, num_envs), bool)
@@ -252,7 +264,8 @@ class GA3CAgent:
         """Steps every environment on the prediction for `observations_to_predict()`.
 
         Args:
-            probabilities: `[rows, actions]` policy for the requested observations.
+            probabilities: `[rows, outputs]` policy outputs for the requested observations:
+                probabilities (categorical) or `[mean, log_std]` (Gaussian).
             values: `[rows]` V of the requested observations.
             policy_version: training updates applied when the prediction was made.
             epsilon: probability of a uniformly random action instead of a sample.
@@ -271,8 +284,9 @@ class GA3CAgent:
             experience = self._experience()
             self._new_rollout()
         t = self._step
-        actions = sample_actions(probabilities[:num_envs], self.rng)
-        if epsilon > 0.0:
+        kind = self.action_spec.kind
+        actions = distributions.sample(kind, probabilities[:num_envs], self.rng)
+        if epsilon > 0.0 and kind == CATEGORICAL:  # the schedule is for discrete actions
             explore = self.rng.random(num_envs) < epsilon
             if explore.any():
                 actions[explore] = self.rng.integers(self.num_actions, size=int(explore.sum()))
@@ -288,12 +302,12 @@ class GA3CAgent:
         return experience, transition
 
     def _experience(self) -> Experience:
-        steps, num_envs = self._actions.shape
+        steps, num_envs = self._actions.shape[:2]
         returns = discounted_returns(self._rewards * self.config.reward_scale, self._terminated,
                                  self._truncated, self._next_values, self.config.gamma)
         return Experience(
             self._observations.reshape(steps * num_envs, -1),
-            self._actions.reshape(-1),
+            self._actions.reshape(steps * num_envs, *self.action_spec.action_shape),
             returns.reshape(-1),
             np.repeat(self._versions, num_envs))
 
@@ -352,8 +366,11 @@ class GA3C(AsyncAlgorithm):
         self.strategy = make_strategy(config.devices)
         with self.strategy.scope():
             model = build_model(
-                FeedForwardActorCritic(self.num_actions, config.hidden_sizes, seed=config.seed,
-                                       name="global_model"),
+                FeedForwardActorCritic(
+                    self.num_actions, config.hidden_sizes, seed=config.seed,
+                    action_kind=self.action_spec.kind,
+                    action_low=self.action_spec.low or None,
+                    action_high=self.action_spec.high or None, name="global_model"),
                 self.observation_size)
             optimizer = keras.optimizers.RMSprop(
                 config.learning_rate, rho=config.rho, epsilon=config.rms_epsilon)

@@ -28,19 +28,22 @@ def actor_critic_terms(
     advantages: tf.Tensor,
     returns: tf.Tensor,
     log_epsilon: float = 0.0,
+    kind: str = "categorical",
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Per-entry policy loss, squared value error and entropy, each shaped like `values`.
 
-    policy = -log pi(a|s) * A, value = (G - V(s))^2, entropy = -sum pi log pi. Advantages
-    and returns are treated as constants. See `actor_critic_loss` for the arguments.
+    policy = -log pi(a|s) * A, value = (G - V(s))^2, entropy = the distribution's
+    (`tfa3c.distributions`). Advantages and returns are treated as constants. See
+    `actor_critic_loss` for the arguments; `logits` are the distribution's parameters
+    for `kind` (`categorical` or `gaussian`).
     """
+    from tfa3c import distributions
+
     dtype = logits.dtype
     advantages = tf.stop_gradient(tf.cast(advantages, dtype))
     returns = tf.stop_gradient(tf.cast(returns, dtype))
-    log_pi = log_probabilities(logits, log_epsilon)
-    taken = tf.gather(log_pi, tf.cast(actions, tf.int32), axis=-1, batch_dims=len(actions.shape))
-    exact_log_pi = tf.nn.log_softmax(logits)
-    entropies = -tf.reduce_sum(tf.exp(exact_log_pi) * exact_log_pi, axis=-1)
+    taken = distributions.log_prob(kind, logits, actions, log_epsilon)
+    entropies = distributions.entropy(kind, logits)
     return -taken * advantages, tf.square(returns - values), entropies
 
 
@@ -59,6 +62,7 @@ def actor_critic_loss(
     value_coef: float = 0.5,
     entropy_coef: float = 0.01,
     log_epsilon: float = 0.0,
+    kind: str = "categorical",
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Policy gradient on advantages, squared value error and an entropy bonus.
 
@@ -76,12 +80,13 @@ def actor_critic_loss(
         value_coef: weight of the value loss.
         entropy_coef: weight of the entropy bonus.
         log_epsilon: see `log_probabilities`.
+        kind: the action distribution (`logits` are its parameters).
 
     Returns:
         The total loss and a dict with `policy_loss`, `value_loss`, `entropy`.
     """
     policy, value, entropies = actor_critic_terms(logits, values, actions, advantages,
-                                                  returns, log_epsilon)
+                                                  returns, log_epsilon, kind)
     if mask is None:
         mask = tf.ones_like(values)
     mask = tf.cast(mask, logits.dtype)

@@ -10,6 +10,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tfa3c.distributions import CATEGORICAL, GAUSSIAN, KINDS, ActionSpec
+
 _PACKAGE = "tfa3c"
 
 
@@ -161,15 +163,23 @@ class DenseTorso(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ActorCriticHeads(keras.layers.Layer):
-    """Policy logits and state value from torso features (no biases, as the tutorial)."""
+    """The action distribution's parameters and the state value from torso features.
+
+    Categorical (`num_actions` actions): logits = features @ `policy_kernel`. Gaussian
+    (`num_actions` action dimensions): mean = features @ `policy_kernel`, and a learned
+    state-independent `log_std` per dimension; the parameters are `[mean, log_std]`
+    (see `tfa3c.distributions`). No biases, as the tutorial's heads.
+    """
 
     def __init__(self, num_actions: int, policy_stddev: float = 0.01,
-                 value_stddev: float = 1.0, seed: int | None = None, **kwargs):
+                 value_stddev: float = 1.0, seed: int | None = None,
+                 action_kind: str = CATEGORICAL, **kwargs):
         super().__init__(**kwargs)
         self.num_actions = int(num_actions)
         self.policy_stddev = policy_stddev
         self.value_stddev = value_stddev
         self.seed = seed
+        self.action_kind = action_kind
 
     def build(self, features_shape) -> None:  # noqa: D102
         features = int(features_shape[-1])
@@ -180,17 +190,23 @@ class ActorCriticHeads(keras.layers.Layer):
         self.value_kernel = self.add_weight(
             name="value_kernel", shape=(features, 1),
             initializer=NormalizedColumns(self.value_stddev, None if seed is None else seed + 1))
+        if self.action_kind == GAUSSIAN:
+            self.log_std = self.add_weight(name="log_std", shape=(self.num_actions,),
+                                           initializer="zeros")
 
     def call(self, features):
-        """`[..., features]` → logits `[..., actions]`, values `[...]`."""
-        logits = ops.matmul(features, self.policy_kernel)
+        """`[..., features]` → distribution parameters `[..., params]`, values `[...]`."""
+        params = ops.matmul(features, self.policy_kernel)
+        if self.action_kind == GAUSSIAN:
+            log_std = ops.broadcast_to(self.log_std, ops.shape(params))
+            params = ops.concatenate([params, log_std], axis=-1)
         values = ops.squeeze(ops.matmul(features, self.value_kernel), axis=-1)
-        return logits, values
+        return params, values
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "num_actions": self.num_actions,
                 "policy_stddev": self.policy_stddev, "value_stddev": self.value_stddev,
-                "seed": self.seed}
+                "seed": self.seed, "action_kind": self.action_kind}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -223,6 +239,11 @@ class RecurrentActorCritic(keras.Model):
         self.heads.build((None, self.lstm_units))
         self.built = True
 
+    @property
+    def action_spec(self) -> ActionSpec:
+        """A categorical over `num_actions` (A3C's recurrent network is discrete only)."""
+        return ActionSpec(CATEGORICAL, self.num_actions)
+
     def initial_state(self, batch_size) -> tuple[tf.Tensor, tf.Tensor]:
         """Zero LSTM state `(h, c)` for `batch_size` sequences."""
         return self.torso.initial_state(batch_size)
@@ -253,14 +274,27 @@ class FeedForwardActorCritic(keras.Model):
     """GA3C's brain: dense torso (16 relu units by default) → policy logits and value."""
 
     def __init__(self, num_actions: int, hidden_sizes=(16,), activation: str = "relu",
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, action_kind: str = CATEGORICAL,
+                 action_low=None, action_high=None, **kwargs):
         super().__init__(**kwargs)
+        if action_kind not in KINDS:
+            raise ValueError(f"action_kind must be one of {KINDS}, got {action_kind!r}")
         self.num_actions = int(num_actions)
         self.hidden_sizes = tuple(int(size) for size in hidden_sizes)
         self.activation = activation
         self.seed = seed
+        self.action_kind = action_kind
+        self.action_low = None if action_low is None else [float(v) for v in action_low]
+        self.action_high = None if action_high is None else [float(v) for v in action_high]
         self.torso = DenseTorso(self.hidden_sizes, activation, name="torso")
-        self.heads = ActorCriticHeads(num_actions, seed=seed, name="heads")
+        self.heads = ActorCriticHeads(num_actions, seed=seed, action_kind=action_kind,
+                                      name="heads")
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        """The action distribution this network's head parameterizes."""
+        return ActionSpec(self.action_kind, self.num_actions, tuple(self.action_low or ()),
+                          tuple(self.action_high or ()))
 
     def build(self, observations_shape) -> None:
         """Builds for observations of shape `[batch, obs]`."""
@@ -270,13 +304,14 @@ class FeedForwardActorCritic(keras.Model):
         self.built = True
 
     def call(self, observations):
-        """`[batch, obs]` → logits `[batch, actions]`, values `[batch]`."""
+        """`[batch, obs]` → distribution parameters `[batch, params]`, values `[batch]`."""
         return self.heads(self.torso(observations))
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "num_actions": self.num_actions,
                 "hidden_sizes": list(self.hidden_sizes), "activation": self.activation,
-                "seed": self.seed}
+                "seed": self.seed, "action_kind": self.action_kind,
+                "action_low": self.action_low, "action_high": self.action_high}
 
     @classmethod
     def from_config(cls, config: dict):  # noqa: D102

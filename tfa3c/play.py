@@ -92,8 +92,13 @@ class LoadedPolicy:
 
     @property
     def num_actions(self) -> int:
-        """Number of discrete actions."""
+        """Number of discrete actions, or of action dimensions (continuous)."""
         return int(self.metadata["num_actions"])
+
+    @property
+    def action_kind(self) -> str:
+        """`categorical` or `gaussian` (exports before tfa3c 0.2 are categorical)."""
+        return self.metadata.get("action_kind", "categorical")
 
     def initial_state(self, batch_size: int = 1) -> dict[str, Any]:
         """Zero recurrent state (`state_h`, `state_c`); empty for feed-forward policies."""
@@ -169,13 +174,20 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
         _check_display()
     extra = {"render_mode": "human"} if render else {}
     env = make_env(env_id, env_kwargs=env_kwargs, **extra)
-    size, actions = int(env.observation_space.shape[0]), int(env.action_space.n)
-    if (size, actions) != (policy.observation_size, policy.num_actions):
+    from tfa3c.distributions import action_spec
+
+    size = int(env.observation_space.shape[0])
+    spec = action_spec(env_id, env.action_space)
+    unit = "actions" if spec.kind == "categorical" else "action dimensions"
+    if (size, spec.kind, spec.size) != (policy.observation_size, policy.action_kind,
+                                        policy.num_actions):
         env.close()
+        expected = ("actions" if policy.action_kind == "categorical"
+                    else "continuous action dimensions")
         raise UserInputError(
-            f"{env_id} has {size} observation values and {actions} actions, but the policy "
-            f"expects {policy.observation_size} and {policy.num_actions} (it was trained on "
-            f"{policy.metadata['env_id']}); pick a matching --env")
+            f"{env_id} has {size} observation values and {spec.size} {unit}, but the policy "
+            f"expects {policy.observation_size} and {policy.num_actions} {expected} (it was "
+            f"trained on {policy.metadata['env_id']}); pick a matching --env")
     return env
 
 
@@ -184,9 +196,11 @@ def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
     """Runs `episodes` episodes (episode i reset with `seed + i`); returns their returns."""
     import numpy as np
 
-    from tfa3c.acting import sample_actions
+    from tfa3c import distributions
 
     rng = np.random.default_rng(seed)
+    categorical = policy.action_kind == distributions.CATEGORICAL
+    spec = distributions.action_spec(env.spec.id if env.spec else "env", env.action_space)
     returns = []
     for episode in range(episodes):
         observation, _ = env.reset(seed=seed + episode)
@@ -196,10 +210,17 @@ def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
             outputs = policy.action(np.asarray(observation, np.float32)[None], state)
             if policy.recurrent:
                 state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
-            if stochastic:
-                action = int(sample_actions(outputs["probabilities"].numpy(), rng)[0])
-            else:
-                action = int(outputs["action"].numpy()[0])
+            if categorical:
+                action = (int(distributions.sample(
+                    "categorical", outputs["probabilities"].numpy(), rng)[0])
+                          if stochastic else int(outputs["action"].numpy()[0]))
+            elif stochastic:  # sampled from the Gaussian, clipped to the bounds
+                params = np.concatenate([outputs["mean"].numpy(), outputs["log_std"].numpy()],
+                                        axis=-1)
+                action = distributions.clip(spec, distributions.sample("gaussian", params,
+                                                                       rng))[0]
+            else:  # the mean, already clipped in the export
+                action = outputs["action"].numpy()[0]
             observation, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             done = terminated or truncated

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfa3c.checkpoints import Checkpointer, first_line
 from tfa3c.config import TrainConfig
+from tfa3c.distributions import action_spec
 from tfa3c.envs import make_env, reward_threshold
 from tfa3c.errors import TrainingError, UserInputError
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
@@ -109,7 +110,8 @@ class AsyncAlgorithm:
         # Fails fast on an unknown id, bad keyword arguments or unsupported spaces.
         probe = make_env(config.env_id, env_kwargs=config.env_kwargs)
         self.observation_size = int(probe.observation_space.shape[0])
-        self.num_actions = int(probe.action_space.n)
+        self.action_spec = action_spec(config.env_id, probe.action_space)
+        self.num_actions = self.action_spec.size  # actions, or action dimensions
         probe.close()
         self.reward_threshold = reward_threshold(config.env_id)
         self.stop_event = threading.Event()

@@ -1,0 +1,131 @@
+"""Action distributions: the math against SciPy, spaces covered and refused, and GA3C with
+continuous actions through training, export and play."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats
+
+from tfa3c import distributions
+from tfa3c.config import GA3CConfig
+from tfa3c.errors import EnvironmentSpecError
+from tfa3c.ga3c import GA3C
+from tfa3c.networks import FeedForwardActorCritic, build_model
+
+from .conftest import run_command
+
+
+def test_gaussian_log_prob_and_entropy_match_scipy():
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=(5, 3))
+    log_std = rng.normal(scale=0.5, size=(5, 3))
+    actions = rng.normal(size=(5, 3))
+    params = tf.constant(np.concatenate([mean, log_std], -1), tf.float64)
+    expected = stats.norm(mean, np.exp(log_std)).logpdf(actions).sum(-1)
+    np.testing.assert_allclose(distributions.log_prob("gaussian", params, tf.constant(actions)),
+                               expected, rtol=1e-10)
+    np.testing.assert_allclose(distributions.entropy("gaussian", params),
+                               stats.norm(mean, np.exp(log_std)).entropy().sum(-1), rtol=1e-10)
+
+
+def test_categorical_log_prob_and_entropy_match_scipy():
+    logits = np.random.default_rng(1).normal(size=(4, 3))
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    actions = np.array([0, 2, 1, 2])
+    np.testing.assert_allclose(
+        distributions.log_prob("categorical", tf.constant(logits), tf.constant(actions)),
+        np.log(probabilities[np.arange(4), actions]), rtol=1e-10)
+    np.testing.assert_allclose(distributions.entropy("categorical", tf.constant(logits)),
+                               stats.entropy(probabilities, axis=-1), rtol=1e-10)
+
+
+def test_samples_follow_the_distribution_and_clip_only_for_the_environment():
+    rng = np.random.default_rng(2)
+    params = np.tile(np.array([[0.5, -1.0, np.log(0.1), np.log(2.0)]], np.float32), (20_000, 1))
+    samples = distributions.sample("gaussian", params, rng)
+    np.testing.assert_allclose(samples.mean(0), [0.5, -1.0], atol=0.05)
+    np.testing.assert_allclose(samples.std(0), [0.1, 2.0], rtol=0.05)
+    spec = distributions.ActionSpec("gaussian", 2, (-1.0, -1.0), (1.0, 1.0))
+    clipped = distributions.clip(spec, samples)
+    assert clipped.min() == -1.0 and clipped.max() == 1.0
+    assert samples.min() < -1.0  # the sample itself is kept as drawn
+    counts = np.bincount(distributions.sample(
+        "categorical", np.tile([[0.2, 0.8]], (20_000, 1)), rng), minlength=2)
+    assert abs(counts[1] / 20_000 - 0.8) < 0.02
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    (gym.spaces.MultiBinary(3), "supports Discrete"),
+    (gym.spaces.Box(-np.inf, np.inf, (2,)), "unbounded"),
+    (gym.spaces.Box(-1, 1, (2, 2)), "supports Discrete"),
+    (gym.spaces.Discrete(3, start=1), "starting at 0"),
+])
+def test_spaces_neither_distribution_covers_are_refused(space, message):
+    with pytest.raises(EnvironmentSpecError, match=message):
+        distributions.action_spec("Some-v0", space)
+
+
+def test_gaussian_head_parameters_and_greedy_action():
+    model = build_model(FeedForwardActorCritic(2, (8,), action_kind="gaussian",
+                                               action_low=[-1.0, -2.0], action_high=[1.0, 2.0]),
+                        3)
+    assert [v.path.split("/")[-1] for v in model.heads.variables] == [
+        "policy_kernel", "value_kernel", "log_std"]
+    model.heads.log_std.assign([0.3, -0.7])
+    model.heads.policy_kernel.assign(np.full((8, 2), 5.0, np.float32))
+    params, values = model(np.ones((4, 3), np.float32))
+    assert params.shape == (4, 4) and values.shape == (4,)
+    np.testing.assert_allclose(params.numpy()[:, 2:], [[0.3, -0.7]] * 4, rtol=1e-6)
+    greedy = distributions.greedy(model.action_spec, params).numpy()
+    assert (np.abs(greedy) <= [1.0, 2.0]).all()
+
+
+def test_ga3c_trains_a_continuous_policy(tmp_path):
+    algorithm = GA3C(GA3CConfig(env_id="Pendulum-v1", agents=2, envs_per_agent=4,
+                                progress_bar="none", max_steps=6000,
+                                logdir=str(tmp_path / "run")))
+    before = [v.numpy().copy() for v in algorithm.model.trainable_variables]
+    summary = algorithm.learn()
+    assert summary["stop_reason"] == "max_steps"
+    after = [v.numpy() for v in algorithm.model.trainable_variables]
+    assert all(np.isfinite(a).all() for a in after)
+    moved = [float(np.abs(a - b).max()) for a, b in zip(after, before, strict=True)]
+    assert all(m > 0 for m in moved), moved  # log_std too
+    assert algorithm.model.heads.log_std.shape == (1,)
+
+
+def test_a3c_refuses_continuous_actions_in_one_line():
+    result = run_command(["-m", "tfa3c.cli", "train", "a3c", "--env", "Pendulum-v1"])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "A3C supports Discrete" in lines[0] and "ga3c" in lines[0], lines
+
+
+def test_continuous_policy_export_and_play(tmp_path):
+    from tfa3c.export import export_policy
+
+    model = build_model(FeedForwardActorCritic(1, (8,), action_kind="gaussian",
+                                               action_low=[-2.0], action_high=[2.0]), 3)
+    model.heads.policy_kernel.assign(np.random.default_rng(3).normal(size=(8, 1)) * 3)
+    path = export_policy(model, str(tmp_path), "ga3c_pendulum", algo="ga3c",
+                         env_id="Pendulum-v1")
+    loaded = tf.saved_model.load(path)
+    observations = np.random.default_rng(4).normal(size=(6, 3)).astype(np.float32)
+    out = loaded.signatures["action"](observation=tf.constant(observations))
+    params, values = model(observations)
+    mean = params.numpy()[:, :1]
+    np.testing.assert_allclose(out["mean"].numpy(), mean, atol=1e-5)
+    np.testing.assert_allclose(out["action"].numpy(), np.clip(mean, -2, 2), atol=1e-5)
+    np.testing.assert_allclose(out["log_std"].numpy(), params.numpy()[:, 1:], atol=1e-5)
+    np.testing.assert_allclose(out["value"].numpy(), values.numpy(), atol=1e-5)
+    assert out["action"].dtype == tf.float32 and out["action"].shape == (6, 1)
+    metadata = {k: v.numpy().decode() for k, v in loaded.signatures["get_metadata"]().items()}
+    assert metadata["action_kind"] == "gaussian" and metadata["num_actions"] == "1"
+    for extra in ([], ["--stochastic"]):
+        result = run_command(["-m", "tfa3c.cli", "play", path, "--episodes", "2", *extra])
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        assert summary["episodes"] == 2 and summary["max_return"] < 0  # Pendulum's costs

@@ -1,0 +1,161 @@
+"""Action distributions, chosen from the action space: their math lives here once.
+
+- `Discrete(n)` → categorical over `n` actions. The policy head's parameters are the
+  `n` logits.
+- `Box` of shape `(d,)` with finite bounds → diagonal Gaussian with a learned,
+  state-independent log standard deviation. The parameters are `[mean, log_std]`
+  (`2 d` values). Actions are sampled and trained on as drawn; they are clipped to the
+  bounds only when the environment is stepped (and in the exported greedy action).
+
+The TensorFlow functions (`log_prob`, `entropy`, `greedy`) serve the losses and the
+export; `sample` (NumPy) serves actors that act on predictions they are handed.
+Categorical actors get probabilities (softmax of the logits) rather than logits, which
+is what their inverse-CDF sampling needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from tfa3c.errors import EnvironmentSpecError
+
+CATEGORICAL = "categorical"
+GAUSSIAN = "gaussian"
+KINDS = (CATEGORICAL, GAUSSIAN)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """What a policy head needs to know of an action space.
+
+    Attributes:
+        kind: `categorical` or `gaussian`.
+        size: number of actions (categorical) or action dimensions (Gaussian).
+        low: per-dimension lower bounds (Gaussian), else empty.
+        high: per-dimension upper bounds (Gaussian), else empty.
+    """
+
+    kind: str
+    size: int
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
+
+    @property
+    def params_size(self) -> int:
+        """Length of the head's parameter vector: logits, or mean and log-std."""
+        return self.size if self.kind == CATEGORICAL else 2 * self.size
+
+    @property
+    def action_shape(self) -> tuple[int, ...]:
+        """Shape of one action: `()` for categorical, `(size,)` for Gaussian."""
+        return () if self.kind == CATEGORICAL else (self.size,)
+
+
+def action_spec(env_id: str, space: gym.Space) -> ActionSpec:
+    """The distribution for `space`.
+
+    Raises:
+        EnvironmentSpecError: a space neither distribution covers.
+    """
+    if isinstance(space, gym.spaces.Discrete):
+        if int(space.start) != 0:
+            raise EnvironmentSpecError(
+                f"{env_id} has action space {space} starting at {space.start}; tfa3c supports "
+                "Discrete action spaces starting at 0")
+        return ActionSpec(CATEGORICAL, int(space.n))
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise EnvironmentSpecError(
+                f"{env_id} has action space {space} with unbounded dimensions; continuous "
+                "actions need finite bounds (actions are clipped to them)")
+        return ActionSpec(GAUSSIAN, int(space.shape[0]), tuple(low.tolist()),
+                          tuple(high.tolist()))
+    raise EnvironmentSpecError(
+        f"{env_id} has action space {space}; tfa3c supports Discrete (categorical policy) and "
+        "1-D Box with finite bounds (Gaussian policy)")
+
+
+# TensorFlow ------------------------------------------------------------------------------
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def split_gaussian(params):
+    """`[..., 2 d]` parameters → mean `[..., d]`, log-std `[..., d]`."""
+    tf = _tf()
+    return tf.split(params, 2, axis=-1)
+
+
+def log_prob(kind: str, params, actions, log_epsilon: float = 0.0):
+    """Log pi(action) under the distribution with `params` (`[...]`, one per row).
+
+    For the categorical, `log_epsilon` > 0 gives log(pi + epsilon) (see
+    `tfa3c.losses.log_probabilities`); the Gaussian's density needs no floor.
+    """
+    tf = _tf()
+    if kind == CATEGORICAL:
+        from tfa3c.losses import log_probabilities
+
+        log_pi = log_probabilities(params, log_epsilon)
+        return tf.gather(log_pi, tf.cast(actions, tf.int32), axis=-1,
+                         batch_dims=len(actions.shape))
+    mean, log_std = split_gaussian(params)
+    actions = tf.cast(actions, mean.dtype)
+    z = (actions - mean) * tf.exp(-log_std)
+    return tf.reduce_sum(-0.5 * tf.square(z) - log_std - _LOG_SQRT_2PI, axis=-1)
+
+
+def entropy(kind: str, params):
+    """The distribution's entropy, one per row."""
+    tf = _tf()
+    if kind == CATEGORICAL:
+        log_pi = tf.nn.log_softmax(params)
+        return -tf.reduce_sum(tf.exp(log_pi) * log_pi, axis=-1)
+    _, log_std = split_gaussian(params)
+    return tf.reduce_sum(log_std + 0.5 + _LOG_SQRT_2PI, axis=-1)
+
+
+def greedy(spec: ActionSpec, params):
+    """The most probable action: argmax (int64), or the mean clipped to the bounds."""
+    tf = _tf()
+    if spec.kind == CATEGORICAL:
+        return tf.argmax(params, axis=-1, output_type=tf.int64)
+    mean, _ = split_gaussian(params)
+    return tf.clip_by_value(mean, tf.constant(spec.low, mean.dtype),
+                            tf.constant(spec.high, mean.dtype))
+
+
+# NumPy -----------------------------------------------------------------------------------
+def sample_categorical(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of `probabilities` (inverse-CDF sampling)."""
+    cumulative = np.cumsum(probabilities, axis=-1)
+    draws = rng.random((probabilities.shape[0], 1)) * cumulative[:, -1:]
+    return (draws < cumulative).argmax(axis=-1)
+
+
+def sample_gaussian(params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of `[mean, log_std]` (unclipped: trained on as drawn)."""
+    mean, log_std = np.split(params, 2, axis=-1)
+    return (mean + np.exp(log_std) * rng.standard_normal(mean.shape)).astype(np.float32)
+
+
+def sample(kind: str, outputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row: `outputs` are probabilities (categorical) or `[mean, log_std]`."""
+    if kind == CATEGORICAL:
+        return sample_categorical(outputs, rng)
+    return sample_gaussian(outputs, rng)
+
+
+def clip(spec: ActionSpec, actions: np.ndarray) -> np.ndarray:
+    """Actions as the environment takes them: Gaussian samples clipped to the bounds."""
+    if spec.kind == CATEGORICAL:
+        return actions
+    return np.clip(actions, spec.low, spec.high).astype(np.float32)
