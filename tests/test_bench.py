@@ -376,3 +376,27 @@ def test_soak_section_of_a_failed_or_broken_run_never_breaks_the_report(tmp_path
     (results / "2026-11-24-130000.soak.json").write_text("{not json")
     section = soak.latest_section(results, tmp_path)
     assert "could not be read" in section and soak.SECTION_END in section
+
+
+def test_bench_beyond_cartpole_commands_targets_and_env_limit(root):
+    assert bench.training_command("a3c", root) == [sys.executable,
+                                                   str(root / "examples" / "a3c_cartpole.py")]
+    assert bench.training_command("ga3c", root, "Acrobot-v1")[-4:] == [
+        "train", "ga3c", "--env", "Acrobot-v1"]
+    assert bench.training_command("ga3c", root, "Pendulum-v1")[-2:] == ["--target-return", "-200"]
+    assert bench.target_return("Pendulum-v1") == -200.0
+    assert bench.target_return("Acrobot-v1") == -100.0
+    limit = bench.measure_env_limit("Pendulum-v1", seconds=0.2, vector_envs=2, blocks=1)
+    assert limit["single_steps_per_second"] > 0 and limit["vector_steps_per_second"] > 0
+
+
+def test_bench_refuses_a_peer_measured_on_another_environment(tmp_path):
+    peer = tmp_path / "peer.jsonl"
+    peer.write_text(json.dumps({"algo": "sb3-a2c", "env": "CartPole-v1", "seconds": 1.0,
+                                "env_steps": 10, "steps_per_second": 10.0}) + "\n")
+    result = run_command(["-m", "tfa3c.cli", "bench", "--env", "Acrobot-v1", "--peer",
+                          str(peer), "--out", str(tmp_path / "out")], timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "measured CartPole-v1" in lines[0] and "--env Acrobot-v1" in lines[0]
+    assert not (tmp_path / "out").exists()

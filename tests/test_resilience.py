@@ -405,3 +405,9 @@ def test_a_failing_final_checkpoint_does_not_hide_the_thread_failure(tmp_path, m
     message = str(raised.value)
     assert "thread a3c-worker-" in message and "injected failure" in message
     assert "the final checkpoint failed: OSError" in message and "\n" not in message
+
+
+def test_target_return_decides_when_a_run_is_solved(tmp_path):
+    summary = GA3C(ga3c_config(tmp_path, target_return=15.0, max_seconds=60)).learn()
+    assert summary["solved"] and summary["stop_reason"] == "solved"
+    assert 15.0 <= summary["mean_return_100"] < 475.0

@@ -47,7 +47,10 @@ from tfa3c.bench_figures import (
 from tfa3c.bench_report import render_results
 from tfa3c.errors import UserInputError
 
-ENV_ID = "CartPole-v1"
+ENV_ID = "CartPole-v1"  # the default environment, the one the examples train on
+# Targets where gymnasium defines no reward_threshold: the peer's (../shared/peers), so
+# that "solved" means the same for both.
+PRESET_TARGETS = {"Pendulum-v1": -200.0}
 ALGOS = ("a3c", "ga3c")
 
 # The knob each algorithm scales, and its points.
@@ -92,21 +95,34 @@ def default_out_dir(quick: bool = False) -> pathlib.Path:
     return candidate if candidate.is_dir() else pathlib.Path("benchmarks")
 
 
-def training_command(algo: str, root: pathlib.Path | None = None) -> list[str]:
-    """The command line (before per-run options) that trains `algo` on CartPole-v1.
+def target_return(env_id: str) -> float | None:
+    """The mean return that counts as solved: gymnasium's threshold, else the peer's preset."""
+    from tfa3c.envs import reward_threshold
 
-    The example script when the checkout has it, else `tfa3c train` through the module,
-    which is the same code path.
+    threshold = reward_threshold(env_id)
+    return threshold if threshold is not None else PRESET_TARGETS.get(env_id)
+
+
+def training_command(algo: str, root: pathlib.Path | None = None,
+                     env_id: str = ENV_ID) -> list[str]:
+    """The command line (before per-run options) that trains `algo` on `env_id`.
+
+    For CartPole-v1 the example script when the checkout has it, else `tfa3c train`
+    through the module, which is the same code path. An environment without a
+    reward_threshold of its own gets the peer's target (`PRESET_TARGETS`).
 
     Raises:
         UserInputError: neither the example nor the algorithm's module exists.
     """
     root = root or project_root()
     example = root / "examples" / f"{algo}_cartpole.py"
-    if example.is_file():
+    if env_id == ENV_ID and example.is_file():
         return [sys.executable, str(example)]
     if importlib.util.find_spec(f"tfa3c.{algo}") is not None:
-        return [sys.executable, "-m", "tfa3c.cli", "train", algo, "--env", ENV_ID]
+        command = [sys.executable, "-m", "tfa3c.cli", "train", algo, "--env", env_id]
+        if env_id in PRESET_TARGETS:
+            command += ["--target-return", f"{PRESET_TARGETS[env_id]:g}"]
+        return command
     raise UserInputError(f"{algo.upper()} is not available: {example} not found and no module "
                          f"tfa3c.{algo}; choose --algos from what exists")
 
@@ -255,17 +271,18 @@ def measure_env_limit(env_id: str = ENV_ID, seconds: float = DEFAULT_ENV_LIMIT_S
         time-limit wrappers).
     """
     import gymnasium as gym
-    import numpy as np
 
-    rng = np.random.default_rng(seed)
     env = gym.make(env_id)
     env.reset(seed=seed)
-    actions = rng.integers(env.action_space.n, size=1024).tolist()
+    env.action_space.seed(seed)
+    # Any action space: its own sampler, drawn in advance.
+    actions = [env.action_space.sample() for _ in range(1024)]
     bare = env.unwrapped  # the time limit is counted here instead of by the wrapper
     limit = env.spec.max_episode_steps if env.spec else None
     vector = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * vector_envs)
     vector.reset(seed=seed)
-    batches = rng.integers(vector.single_action_space.n, size=(128, vector_envs))
+    vector.action_space.seed(seed)
+    batches = [vector.action_space.sample() for _ in range(128)]
     bare_length = 0
 
     def single() -> int:
@@ -288,7 +305,7 @@ def measure_env_limit(env_id: str = ENV_ID, seconds: float = DEFAULT_ENV_LIMIT_S
     def vectorized() -> int:
         for batch in batches:
             vector.step(batch)  # sub-environments reset themselves (autoreset)
-        return batches.size
+        return len(batches) * vector_envs
 
     best = {"single": 0.0, "vector": 0.0, "bare": 0.0}
     block = seconds / max(blocks, 1)
@@ -376,6 +393,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the scaling runs")
     parser.add_argument("--no-serving", dest="serving", action="store_false",
                         help=f"skip {SERVING_SCRIPT}")
+    parser.add_argument("--env", dest="env_id", default=ENV_ID,
+                        help=f"environment (default {ENV_ID}); environments without a "
+                             "reward_threshold take the peer's target (Pendulum-v1: -200)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 1 seed, a few seconds per run, one scaling point "
                              "per algorithm")
@@ -497,6 +517,14 @@ def run(args: argparse.Namespace) -> int:
         or (QUICK_SCALING["ga3c"] if quick else SCALING["ga3c"][1]),
     }
 
+    from tfa3c.distributions import CATEGORICAL, action_spec
+    from tfa3c.envs import make_env
+
+    env_id = args.env_id
+    probe = make_env(env_id)  # an unknown id or unsupported spaces: one line, exit 2
+    discrete = action_spec(env_id, probe.action_space).kind == CATEGORICAL
+    probe.close()
+
     # Which algorithms can run: named ones must exist; by default, those that do.
     explicit = args.algos is not None
     names = [a.strip().lower() for a in (args.algos or ",".join(ALGOS)).split(",") if a.strip()]
@@ -507,8 +535,13 @@ def run(args: argparse.Namespace) -> int:
     commands: dict[str, list[str]] = {}
     unavailable: dict[str, str] = {}
     for algo in names:
+        if algo == "a3c" and not discrete:
+            unavailable[algo] = f"A3C supports Discrete actions only; {env_id} is continuous"
+            if explicit:
+                raise UserInputError(f"--algos a3c: {unavailable[algo]}")
+            continue
         try:
-            commands[algo] = training_command(algo, root)
+            commands[algo] = training_command(algo, root, env_id)
         except UserInputError as error:
             if explicit:
                 raise
@@ -518,6 +551,10 @@ def run(args: argparse.Namespace) -> int:
 
     # Inputs are checked before anything long starts.
     peer_runs = read_peer(args.peer) if args.peer else None
+    other = sorted({str(r["env"]) for r in peer_runs or [] if r.get("env") not in (None, env_id)})
+    if other:
+        raise UserInputError(f"--peer file measured {', '.join(other)}, but the benchmark runs "
+                             f"{env_id}; measure the peer with --env {env_id}")
     peer_script = (root / PEER_SCRIPT).resolve()
     if args.run_peer and not peer_script.is_file():
         raise UserInputError(f"--run-peer: {peer_script} not found; measure the peer yourself "
@@ -548,17 +585,21 @@ def run(args: argparse.Namespace) -> int:
         peer_source = args.peer
         if args.run_peer:
             peer_path = results_dir / f"{stamp}-peer.jsonl"
-            progress.message(f"running the peer: bash {PEER_SCRIPT} "
-                             + " ".join(map(str, range(seeds))))
+            # Beyond CartPole the peer gets our budget: where it does not solve, it counts
+            # at the budget (and its mean return there is compared).
+            peer_options = ([] if env_id == ENV_ID else
+                            ["--env", env_id, "--max-seconds", f"{max_seconds:g}"])
+            peer_args = [*peer_options, *map(str, range(seeds))]
+            progress.message(f"running the peer: bash {PEER_SCRIPT} {' '.join(peer_args)}")
             with open(peer_path, "w") as file, \
                     open(results_dir / f"{stamp}-peer.stderr.txt", "w") as err:
-                subprocess.run(["bash", str(peer_script), *map(str, range(seeds))], stdout=file,
+                subprocess.run(["bash", str(peer_script), *peer_args], stdout=file,
                                stderr=err, check=False, cwd=root, stdin=subprocess.DEVNULL)
             peer_runs = read_peer(peer_path)
-            peer_source = f"bash {PEER_SCRIPT} {' '.join(map(str, range(seeds)))}"
+            peer_source = f"bash {PEER_SCRIPT} {' '.join(peer_args)}"
 
         progress.message("measuring the environment's own limit")
-        env_limit = measure_env_limit(ENV_ID, QUICK_ENV_LIMIT_SECONDS if quick
+        env_limit = measure_env_limit(env_id, QUICK_ENV_LIMIT_SECONDS if quick
                                       else DEFAULT_ENV_LIMIT_SECONDS)
 
         algorithms: dict[str, Any] = {}
@@ -611,9 +652,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
 
-    from tfa3c.envs import reward_threshold
-
-    threshold = reward_threshold(ENV_ID)
+    threshold = target_return(env_id)
     peer = None
     if peer_runs is not None:
         peer_algo = str(peer_runs[0].get("algo", "peer"))
@@ -623,12 +662,12 @@ def run(args: argparse.Namespace) -> int:
         entry["ratios"] = compare(entry["stats"], peer["stats"] if peer else None, env_limit)
 
     plots = _draw_plots(algorithms, scaling, peer, threshold, env_limit, out, results_dir,
-                        stamp)
+                        stamp, env_id)
     data = {
         "meta": {
             "command": _command_line(args), "date": now.isoformat(timespec="seconds"),
             "host": host, "cpu_count": os.cpu_count(), "cpu_model": _cpu_model(),
-            "python": platform.python_version(), "packages": _versions(), "env": ENV_ID,
+            "python": platform.python_version(), "packages": _versions(), "env": env_id,
             "reward_threshold": threshold, "seeds": seeds, "max_seconds": max_seconds,
             "scaling_seconds": scaling_seconds, "quick": quick,
             "total_seconds": round(time.perf_counter() - started, 1),
@@ -651,7 +690,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _draw_plots(algorithms: dict[str, Any], scaling: dict[str, Any], peer: dict[str, Any] | None,
                 threshold: float | None, env_limit: dict[str, Any], out: pathlib.Path,
-                results_dir: pathlib.Path, stamp: str) -> dict[str, str]:
+                results_dir: pathlib.Path, stamp: str, env_id: str) -> dict[str, str]:
     """Draws the learning curves and the scaling plot; returns their paths under `out`."""
     from tfa3c import plotting
 
@@ -668,7 +707,7 @@ def _draw_plots(algorithms: dict[str, Any], scaling: dict[str, Any], peer: dict[
         path = results_dir / f"{stamp}-curves.png"
         plotting.plot_curves(groups, path, threshold=threshold,
                              peer=(peer["name"], peer["runs"]) if peer else None,
-                             title=f"{ENV_ID}: "
+                             title=f"{env_id}: "
                                    f"{max(len(e['runs']) for e in algorithms.values())} "
                                    "seed(s) per algorithm")
         plots["curves"] = _relative(path, out)

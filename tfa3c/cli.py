@@ -85,7 +85,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
     run.add_argument("--max-seconds", type=float, default=None,
                      help="stop after this many seconds of training")
     run.add_argument("--no-stop-when-solved", dest="stop_when_solved", action="store_false",
-                     help="keep training after the environment's reward threshold is reached")
+                     help="keep training after the target return is reached")
+    run.add_argument("--target-return", type=float, default=None,
+                     help="mean return over 100 episodes that counts as solved (default: the "
+                          "environment's reward_threshold)")
     run.add_argument("--logdir", default=None,
                      help="run folder: TensorBoard events, episodes.csv, checkpoints "
                           "(default runs/<algo>_<env>_<seed>_<timestamp>/)")

@@ -34,7 +34,10 @@ class TrainConfig:
         max_steps: Stop after this many environment steps (None: no limit).
         max_seconds: Stop after this many seconds of training (None: no limit).
         stop_when_solved: Stop once the mean return of the last 100 episodes reaches
-            the environment's `reward_threshold`.
+            `target_return`.
+        target_return: The mean return over 100 episodes that counts as solved (None:
+            the environment's `reward_threshold`; environments without one, such as
+            Pendulum-v1, are then never "solved").
         gamma: Discount factor, in (0, 1].
         reward_scale: Rewards are multiplied by this before returns and advantages
             are built (the tutorial's REWARD_FACTOR, applied consistently to both).
@@ -58,6 +61,7 @@ class TrainConfig:
     max_steps: int | None = None
     max_seconds: float | None = None
     stop_when_solved: bool = True
+    target_return: float | None = None
     gamma: float = 0.99
     reward_scale: float = 1.0
     value_coef: float = 0.5
@@ -90,6 +94,8 @@ class TrainConfig:
                ">= 1 or None")
         _check(self.max_seconds is None or self.max_seconds > 0, "max_seconds",
                self.max_seconds, "> 0 or None")
+        _check(self.target_return is None or math.isfinite(self.target_return),
+               "target_return", self.target_return, "a finite number or None")
         _check(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "in (0, 1]")
         _check(math.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale",
                self.reward_scale, "> 0")

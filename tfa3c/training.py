@@ -113,7 +113,8 @@ class AsyncAlgorithm:
         self.action_spec = action_spec(config.env_id, probe.action_space)
         self.num_actions = self.action_spec.size  # actions, or action dimensions
         probe.close()
-        self.reward_threshold = reward_threshold(config.env_id)
+        self.reward_threshold = (config.target_return if config.target_return is not None
+                                 else reward_threshold(config.env_id))
         self.stop_event = threading.Event()
         self.stop_reason: str | None = None
         self.pending_signal: str | None = None  # set by the signal handler only
