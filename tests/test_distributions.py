@@ -129,3 +129,46 @@ def test_continuous_policy_export_and_play(tmp_path):
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         assert summary["episodes"] == 2 and summary["max_return"] < 0  # Pendulum's costs
+
+
+# Observation normalization ------------------------------------------------------------------
+def test_running_statistics_equal_those_of_all_batches_together():
+    from tfa3c.networks import ObservationNormalizer
+
+    normalizer = ObservationNormalizer()
+    normalizer.build((None, 3))
+    rng = np.random.default_rng(5)
+    batches = [rng.normal(loc=[1.0, -2.0, 50.0], scale=[0.5, 3.0, 10.0], size=(n, 3))
+               for n in (7, 64, 1, 200)]
+    for batch in batches:
+        normalizer.update(batch.astype(np.float32))
+    everything = np.concatenate(batches)
+    np.testing.assert_allclose(normalizer.mean.numpy(), everything.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(normalizer.variance.numpy(), everything.var(0), rtol=1e-4)
+    scaled = normalizer(everything.astype(np.float32)).numpy()
+    np.testing.assert_allclose(scaled.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(scaled.std(0), 1.0, atol=1e-3)
+
+
+def test_ga3c_normalizes_observations_and_exports_the_statistics(tmp_path):
+    from tfa3c.export_cli import build_network, read_run_config, restore_latest
+
+    algorithm = GA3C(GA3CConfig(env_id="Acrobot-v1", agents=2, envs_per_agent=4,
+                                progress_bar="none", max_steps=4000, normalize_observations=True,
+                                logdir=str(tmp_path / "run")))
+    algorithm.learn()
+    normalizer = algorithm.model.normalizer
+    assert normalizer.count.numpy() > 4000  # every observation acted on, and finals
+    # Acrobot's angular velocities reach several rad/s; cosines and sines stay in [-1, 1].
+    assert normalizer.variance.numpy()[4:].max() > normalizer.variance.numpy()[:4].max()
+    # The checkpoint and the export carry the statistics: a served policy takes raw
+    # observations and answers as the trained model does.
+    algo, config = read_run_config(str(tmp_path / "run"))
+    rebuilt = build_network(algo, config, str(tmp_path / "run"))
+    restore_latest(rebuilt, str(tmp_path / "run"))
+    np.testing.assert_array_equal(rebuilt.normalizer.mean.numpy(), normalizer.mean.numpy())
+    path = algorithm.export(str(tmp_path / "models"))
+    raw = np.random.default_rng(6).normal(scale=3.0, size=(5, 6)).astype(np.float32)
+    out = tf.saved_model.load(path).signatures["action"](observation=tf.constant(raw))
+    _, values = algorithm.model(raw)
+    np.testing.assert_allclose(out["value"].numpy(), values.numpy(), atol=1e-5)

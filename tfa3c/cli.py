@@ -161,6 +161,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                            help="dense torso sizes, comma separated (default 16)")
         hyper.add_argument("--no-exploration", dest="exploration", action="store_false",
                            help="switch off the epsilon schedule")
+        hyper.add_argument("--normalize-observations", action=argparse.BooleanOptionalAction,
+                           default=default("normalize_observations"),
+                           help="standardize observations by running statistics, inside the "
+                                "network (default %(default)s)")
         hyper.add_argument("--devices", type=_devices, default=None,
                            help="trainer devices, comma separated, e.g. /gpu:0,/gpu:1 "
                                 "(default: every GPU, else the CPU)")

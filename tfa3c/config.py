@@ -207,6 +207,9 @@ class GA3CConfig(TrainConfig):
         exploration: Use the epsilon schedule on top of sampling from the policy.
         log_epsilon: The loss uses log(pi + log_epsilon), so that stale actions with
             vanishing probability never give infinite log-probabilities.
+        normalize_observations: Standardize observations by a running mean and variance
+            updated from every prediction batch, inside the network (so checkpoints and
+            exports carry the statistics, and a served policy takes raw observations).
         devices: Devices for the trainer's `tf.distribute` strategy, e.g.
             ("/gpu:0", "/gpu:1"); None picks every visible GPU, else the CPU.
     """
@@ -228,6 +231,7 @@ class GA3CConfig(TrainConfig):
     exploration: bool = True
     log_epsilon: float = 1e-6
     devices: tuple[str, ...] | None = None
+    normalize_observations: bool = False
     clip_norm: float | None = None
     # CartPole's returns reach ~100 at gamma 0.99: unscaled, the value loss dominates the
     # 16-unit shared torso and RMSprop 1e-2 oscillates (runs collapsed after reaching

@@ -191,6 +191,10 @@ class Predictor:
 
     def __init__(self, model: keras.Model, observation_size: int):
         self.model = model
+        # Every observation an agent acts on passes through here once: the running
+        # statistics are updated from these batches (predictor threads take turns).
+        self.normalizer = getattr(model, "normalizer", None)
+        self._normalizer_lock = threading.Lock()
         categorical = model.action_spec.kind == CATEGORICAL
 
         def forward(observations):
@@ -204,6 +208,9 @@ class Predictor:
 
     def predict(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Policy outputs `[batch, outputs]` and values `[batch]` in one forward pass."""
+        if self.normalizer is not None:
+            with self._normalizer_lock:
+                self.normalizer.update(observations)
         outputs = self._forward(observations).numpy()
         return outputs[:, :-1], outputs[:, -1]
 
@@ -370,7 +377,8 @@ class GA3C(AsyncAlgorithm):
                     self.num_actions, config.hidden_sizes, seed=config.seed,
                     action_kind=self.action_spec.kind,
                     action_low=self.action_spec.low or None,
-                    action_high=self.action_spec.high or None, name="global_model"),
+                    action_high=self.action_spec.high or None,
+                    normalize_observations=config.normalize_observations, name="global_model"),
                 self.observation_size)
             optimizer = keras.optimizers.RMSprop(
                 config.learning_rate, rho=config.rho, epsilon=config.rms_epsilon)

@@ -7,6 +7,7 @@ torso and new action kinds (continuous) swap the heads, without touching the res
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -121,6 +122,58 @@ class LSTMTorso(keras.layers.Layer):
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "units": self.units, "cell_clip": self.cell_clip}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ObservationNormalizer(keras.layers.Layer):
+    """Observations standardized by a running mean and variance, then clipped.
+
+    The statistics are non-trainable weights of the model, so checkpoints restore them
+    and an exported policy applies them: a served policy takes raw observations. They
+    are updated from the observations the actors see (`update`, NumPy, by the parallel
+    variance formula), never by gradients.
+
+    Weights: `mean`, `variance` `[obs]`, `count` (scalar).
+    """
+
+    def __init__(self, clip: float = 10.0, epsilon: float = 1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.clip = float(clip)
+        self.epsilon = float(epsilon)
+
+    def build(self, observations_shape) -> None:  # noqa: D102
+        size = int(observations_shape[-1])
+        self.mean = self.add_weight(name="mean", shape=(size,), initializer="zeros",
+                                    trainable=False)
+        self.variance = self.add_weight(name="variance", shape=(size,), initializer="ones",
+                                        trainable=False)
+        # Starts at epsilon, as a prior of one (zero-mean, unit-variance) pseudo-sample
+        # of negligible weight: the first batch's statistics take over at once.
+        self.count = self.add_weight(name="count", shape=(), initializer="zeros",
+                                     trainable=False)
+        self.count.assign(self.epsilon)
+
+    def call(self, observations):  # noqa: D102
+        scaled = (observations - self.mean) * ops.rsqrt(self.variance + self.epsilon)
+        return ops.clip(scaled, -self.clip, self.clip)
+
+    def update(self, observations: np.ndarray) -> None:
+        """Merges a batch `[rows, obs]` into the running statistics."""
+        rows = observations.shape[0]
+        if rows == 0:
+            return
+        mean, variance = observations.mean(axis=0), observations.var(axis=0)
+        old_mean, old_variance = self.mean.numpy(), self.variance.numpy()
+        count = float(self.count.numpy())
+        total = count + rows
+        delta = mean - old_mean
+        self.mean.assign(old_mean + delta * (rows / total))
+        self.variance.assign((old_variance * count + variance * rows
+                              + np.square(delta) * count * rows / total) / total)
+        self.count.assign(total)
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -275,7 +328,8 @@ class FeedForwardActorCritic(keras.Model):
 
     def __init__(self, num_actions: int, hidden_sizes=(16,), activation: str = "relu",
                  seed: int | None = None, action_kind: str = CATEGORICAL,
-                 action_low=None, action_high=None, **kwargs):
+                 action_low=None, action_high=None, normalize_observations: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if action_kind not in KINDS:
             raise ValueError(f"action_kind must be one of {KINDS}, got {action_kind!r}")
@@ -286,6 +340,9 @@ class FeedForwardActorCritic(keras.Model):
         self.action_kind = action_kind
         self.action_low = None if action_low is None else [float(v) for v in action_low]
         self.action_high = None if action_high is None else [float(v) for v in action_high]
+        self.normalize_observations = bool(normalize_observations)
+        self.normalizer = (ObservationNormalizer(name="normalizer")
+                           if self.normalize_observations else None)
         self.torso = DenseTorso(self.hidden_sizes, activation, name="torso")
         self.heads = ActorCriticHeads(num_actions, seed=seed, action_kind=action_kind,
                                       name="heads")
@@ -299,19 +356,24 @@ class FeedForwardActorCritic(keras.Model):
     def build(self, observations_shape) -> None:
         """Builds for observations of shape `[batch, obs]`."""
         self.observation_size = int(observations_shape[-1])
+        if self.normalizer is not None:
+            self.normalizer.build(observations_shape)
         self.torso.build(observations_shape)
         self.heads.build((None, self.hidden_sizes[-1]))
         self.built = True
 
     def call(self, observations):
         """`[batch, obs]` → distribution parameters `[batch, params]`, values `[batch]`."""
+        if self.normalizer is not None:
+            observations = self.normalizer(observations)
         return self.heads(self.torso(observations))
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "num_actions": self.num_actions,
                 "hidden_sizes": list(self.hidden_sizes), "activation": self.activation,
                 "seed": self.seed, "action_kind": self.action_kind,
-                "action_low": self.action_low, "action_high": self.action_high}
+                "action_low": self.action_low, "action_high": self.action_high,
+                "normalize_observations": self.normalize_observations}
 
     @classmethod
     def from_config(cls, config: dict):  # noqa: D102
