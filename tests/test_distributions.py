@@ -172,3 +172,11 @@ def test_ga3c_normalizes_observations_and_exports_the_statistics(tmp_path):
     out = tf.saved_model.load(path).signatures["action"](observation=tf.constant(raw))
     _, values = algorithm.model(raw)
     np.testing.assert_allclose(out["value"].numpy(), values.numpy(), atol=1e-5)
+
+
+def test_the_continuous_control_example_runs_top_to_bottom(tmp_path):
+    result = run_command(["examples/ga3c_pendulum.py", "--max-seconds", "3", "--out",
+                          str(tmp_path)], timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "greedy episode return -" in result.stdout.strip().splitlines()[-1]
+    assert (tmp_path / "models" / "ga3c_pendulum" / "1" / "saved_model.pb").is_file()
