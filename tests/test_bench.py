@@ -400,3 +400,13 @@ def test_bench_refuses_a_peer_measured_on_another_environment(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "measured CartPole-v1" in lines[0] and "--env Acrobot-v1" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_bench_refuses_an_environment_nothing_can_solve(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "target_return", lambda env_id: None)
+    with pytest.raises(UserInputError, match="Acrobot-v1 has no reward_threshold"):
+        bench.run(bench_args(tmp_path, "--env", "Acrobot-v1"))
+    monkeypatch.undo()
+    with pytest.raises(UserInputError, match=r"the peer has settings for .* only"):
+        bench.run(bench_args(tmp_path, "--env", "examples.corridor:Corridor-v0", "--run-peer"))
+    assert not (tmp_path / "o").exists()

@@ -143,8 +143,8 @@ def test_running_statistics_equal_those_of_all_batches_together():
     for batch in batches:
         normalizer.update(batch.astype(np.float32))
     everything = np.concatenate(batches)
-    np.testing.assert_allclose(normalizer.mean.numpy(), everything.mean(0), rtol=1e-5)
-    np.testing.assert_allclose(normalizer.variance.numpy(), everything.var(0), rtol=1e-4)
+    np.testing.assert_allclose(normalizer.mean, everything.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(normalizer.variance, everything.var(0), rtol=1e-4)
     scaled = normalizer(everything.astype(np.float32)).numpy()
     np.testing.assert_allclose(scaled.mean(0), 0.0, atol=1e-4)
     np.testing.assert_allclose(scaled.std(0), 1.0, atol=1e-3)
@@ -158,15 +158,15 @@ def test_ga3c_normalizes_observations_and_exports_the_statistics(tmp_path):
                                 logdir=str(tmp_path / "run")))
     algorithm.learn()
     normalizer = algorithm.model.normalizer
-    assert normalizer.count.numpy() > 4000  # every observation acted on, and finals
+    assert normalizer.count > 4000  # every observation acted on, and finals
     # Acrobot's angular velocities reach several rad/s; cosines and sines stay in [-1, 1].
-    assert normalizer.variance.numpy()[4:].max() > normalizer.variance.numpy()[:4].max()
+    assert normalizer.variance[4:].max() > normalizer.variance[:4].max()
     # The checkpoint and the export carry the statistics: a served policy takes raw
     # observations and answers as the trained model does.
     algo, config = read_run_config(str(tmp_path / "run"))
     rebuilt = build_network(algo, config, str(tmp_path / "run"))
     restore_latest(rebuilt, str(tmp_path / "run"))
-    np.testing.assert_array_equal(rebuilt.normalizer.mean.numpy(), normalizer.mean.numpy())
+    np.testing.assert_array_equal(rebuilt.normalizer.mean, normalizer.mean)
     path = algorithm.export(str(tmp_path / "models"))
     raw = np.random.default_rng(6).normal(scale=3.0, size=(5, 6)).astype(np.float32)
     out = tf.saved_model.load(path).signatures["action"](observation=tf.constant(raw))
@@ -180,3 +180,28 @@ def test_the_continuous_control_example_runs_top_to_bottom(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "greedy episode return -" in result.stdout.strip().splitlines()[-1]
     assert (tmp_path / "models" / "ga3c_pendulum" / "1" / "saved_model.pb").is_file()
+
+
+def test_resume_accepts_a_network_file_written_before_the_newest_options():
+    from tfa3c.checkpoints import network_description, network_differences
+
+    model = build_model(FeedForwardActorCritic(2, (16,)), 4)
+    saved = network_description(model)
+    for key in ("action_kind", "action_low", "action_high", "normalize_observations"):
+        del saved["keras"]["config"][key]
+    assert network_differences(saved, model) == []
+    other = build_model(FeedForwardActorCritic(2, (16,), normalize_observations=True), 4)
+    assert network_differences(saved, other) == ["normalize_observations False→True"]
+
+
+def test_gaussian_log_std_is_bounded_and_needs_bounds():
+    from tfa3c.networks import LOG_STD_MAX, LOG_STD_MIN
+
+    model = build_model(FeedForwardActorCritic(1, (4,), action_kind="gaussian",
+                                               action_low=[-1.0], action_high=[1.0]), 2)
+    for value, bounded in ((-40.0, LOG_STD_MIN), (40.0, LOG_STD_MAX)):
+        model.heads.log_std.assign([value])
+        params, _ = model(np.zeros((1, 2), np.float32))
+        assert params.numpy()[0, 1] == pytest.approx(bounded)
+    with pytest.raises(ValueError, match="needs action_low and action_high"):
+        FeedForwardActorCritic(2, action_kind="gaussian")

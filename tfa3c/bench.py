@@ -51,6 +51,9 @@ ENV_ID = "CartPole-v1"  # the default environment, the one the examples train on
 # Targets where gymnasium defines no reward_threshold: the peer's (../shared/peers), so
 # that "solved" means the same for both.
 PRESET_TARGETS = {"Pendulum-v1": -200.0}
+# The environments ../shared/peers/sb3_a2c.sh has the zoo's settings for.
+PEER_ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1",
+             "LunarLanderContinuous-v3", "MountainCar-v0", "ALE/Pong-v5")
 ALGOS = ("a3c", "ga3c")
 
 # The knob each algorithm scales, and its points.
@@ -524,6 +527,13 @@ def run(args: argparse.Namespace) -> int:
     probe = make_env(env_id)  # an unknown id or unsupported spaces: one line, exit 2
     discrete = action_spec(env_id, probe.action_space).kind == CATEGORICAL
     probe.close()
+    if target_return(env_id) is None:
+        raise UserInputError(f"{env_id} has no reward_threshold, so no run could count as "
+                             "solved; benchmark an environment that has one, or one of "
+                             f"{', '.join(PRESET_TARGETS)}")
+    if args.run_peer and env_id not in PEER_ENVS:
+        raise UserInputError(f"--run-peer: the peer has settings for {', '.join(PEER_ENVS)} "
+                             f"only, not {env_id}; measure it yourself and pass --peer FILE")
 
     # Which algorithms can run: named ones must exist; by default, those that do.
     explicit = args.algos is not None
@@ -551,7 +561,9 @@ def run(args: argparse.Namespace) -> int:
 
     # Inputs are checked before anything long starts.
     peer_runs = read_peer(args.peer) if args.peer else None
-    other = sorted({str(r["env"]) for r in peer_runs or [] if r.get("env") not in (None, env_id)})
+    # A line without `env` comes from the peer's CartPole-only days.
+    other = sorted({str(r.get("env", ENV_ID)) for r in peer_runs or []
+                    if r.get("env", ENV_ID) != env_id})
     if other:
         raise UserInputError(f"--peer file measured {', '.join(other)}, but the benchmark runs "
                              f"{env_id}; measure the peer with --env {env_id}")

@@ -12,6 +12,7 @@ rebuilds exactly the trained network from it (cell clip, layer sizes and all), a
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 
@@ -96,8 +97,13 @@ def network_differences(saved: dict, model: keras.Model) -> list[str]:
     if saved["keras"].get("class_name") != current["keras"].get("class_name"):
         differences.append(f"network {saved['keras'].get('class_name')}→"
                            f"{current['keras'].get('class_name')}")
-    # JSON round trip: tuples become lists in both.
+    # JSON round trip: tuples become lists in both. An option the saved config lacks
+    # (written before the option existed) had its constructor default.
     old, new = (json.loads(json.dumps(d["keras"]["config"])) for d in (saved, current))
+    defaults = {name: parameter.default for name, parameter in
+                inspect.signature(type(model).__init__).parameters.items()
+                if parameter.default is not inspect.Parameter.empty}
+    old = {**json.loads(json.dumps(defaults, default=list)), **old}
     for key in sorted(set(old) | set(new)):
         if key not in ("name", "trainable", "dtype", "seed") and old.get(key) != new.get(key):
             differences.append(f"{key} {old.get(key)}→{new.get(key)}")

@@ -204,7 +204,9 @@ class GA3CConfig(TrainConfig):
         epsilon_start: Exploration probability at the start (uniform random action).
         epsilon_end: Exploration probability after `epsilon_steps` frames.
         epsilon_steps: Frames over which epsilon decays linearly.
-        exploration: Use the epsilon schedule on top of sampling from the policy.
+        exploration: Use the epsilon schedule on top of sampling from the policy
+            (discrete actions only: a Gaussian policy explores through its own
+            standard deviation, and the epsilon options do nothing there).
         log_epsilon: The loss uses log(pi + log_epsilon), so that stale actions with
             vanishing probability never give infinite log-probabilities.
         normalize_observations: Standardize observations by a running mean and variance

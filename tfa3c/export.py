@@ -54,7 +54,7 @@ METADATA_KEYS = ("algorithm", "env_id", "observation_space", "action_space", "ob
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def _space_descriptions(env_id: str, observation_size: int, num_actions: int,
+def _space_descriptions(env_id: str, observation_size: int, spec: ActionSpec,
                         env_kwargs: dict | None = None) -> tuple[str, str]:
     """The environment's spaces as text; falls back to their sizes if it cannot be made."""
     try:
@@ -62,7 +62,9 @@ def _space_descriptions(env_id: str, observation_size: int, num_actions: int,
 
         env = make_env(env_id, env_kwargs=env_kwargs)
     except UserInputError:
-        return f"Box(shape=({observation_size},), float32)", f"Discrete({num_actions})"
+        actions = (f"Discrete({spec.size})" if spec.kind == CATEGORICAL else
+                   f"Box({list(spec.low)}, {list(spec.high)}, ({spec.size},), float32)")
+        return f"Box(shape=({observation_size},), float32)", actions
     try:
         return str(env.observation_space), str(env.action_space)
     finally:
@@ -189,8 +191,8 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
     lstm_units = int(getattr(model, "lstm_units", 0))
     observation_size = int(model.observation_size)
     num_actions = int(model.num_actions)
-    observation_space, action_space = _space_descriptions(env_id, observation_size, num_actions,
-                                                          env_kwargs)
+    observation_space, action_space = _space_descriptions(env_id, observation_size,
+                                                          model.action_spec, env_kwargs)
     metadata = {
         "algorithm": algo,
         "env_id": env_id,

@@ -70,18 +70,24 @@ def build_network(algo: str, config: dict, run_dir: str | None = None):
     if description is not None:
         return from_description(description)
 
+    from tfa3c.distributions import CATEGORICAL, action_spec
     from tfa3c.envs import make_env
     from tfa3c.networks import FeedForwardActorCritic, RecurrentActorCritic, build_model
 
     env = make_env(config["env_id"], env_kwargs=config.get("env_kwargs") or {})
     observation_size = int(env.observation_space.shape[0])
-    num_actions = int(env.action_space.n)
+    spec = action_spec(config["env_id"], env.action_space)
     env.close()
+    num_actions = spec.size
     if algo == "a3c":
         model = RecurrentActorCritic(num_actions, int(config.get("lstm_units", 16)),
                                      cell_clip=config.get("lstm_cell_clip"))
     else:
-        model = FeedForwardActorCritic(num_actions, tuple(config.get("hidden_sizes", (16,))))
+        model = FeedForwardActorCritic(
+            num_actions, tuple(config.get("hidden_sizes", (16,))), action_kind=spec.kind,
+            action_low=None if spec.kind == CATEGORICAL else list(spec.low),
+            action_high=None if spec.kind == CATEGORICAL else list(spec.high),
+            normalize_observations=bool(config.get("normalize_observations", False)))
     return build_model(model, observation_size)
 
 

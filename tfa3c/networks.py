@@ -14,6 +14,7 @@ from keras import ops
 from tfa3c.distributions import CATEGORICAL, GAUSSIAN, KINDS, ActionSpec
 
 _PACKAGE = "tfa3c"
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # a Gaussian policy's standard deviation: 0.007 to 7.4
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -128,49 +129,74 @@ class LSTMTorso(keras.layers.Layer):
 class ObservationNormalizer(keras.layers.Layer):
     """Observations standardized by a running mean and variance, then clipped.
 
-    The statistics are non-trainable weights of the model, so checkpoints restore them
+    The statistics are a non-trainable weight of the model, so checkpoints restore them
     and an exported policy applies them: a served policy takes raw observations. They
     are updated from the observations the actors see (`update`, NumPy, by the parallel
     variance formula), never by gradients.
 
-    Weights: `mean`, `variance` `[obs]`, `count` (scalar).
+    Weight: `statistics` `[2 obs + 1]`: mean, variance and count in one variable, so
+    that one assignment replaces all three (a forward pass on another thread never
+    reads a new mean with an old variance). The arithmetic runs on a float64 copy.
     """
 
     def __init__(self, clip: float = 10.0, epsilon: float = 1e-8, **kwargs):
         super().__init__(**kwargs)
         self.clip = float(clip)
         self.epsilon = float(epsilon)
+        self._shadow: np.ndarray | None = None  # float64 copy of `statistics`
 
     def build(self, observations_shape) -> None:  # noqa: D102
-        size = int(observations_shape[-1])
-        self.mean = self.add_weight(name="mean", shape=(size,), initializer="zeros",
-                                    trainable=False)
-        self.variance = self.add_weight(name="variance", shape=(size,), initializer="ones",
-                                        trainable=False)
-        # Starts at epsilon, as a prior of one (zero-mean, unit-variance) pseudo-sample
-        # of negligible weight: the first batch's statistics take over at once.
-        self.count = self.add_weight(name="count", shape=(), initializer="zeros",
-                                     trainable=False)
-        self.count.assign(self.epsilon)
+        self.size = int(observations_shape[-1])
+        size = self.size
+        # Variance 1 and a count of epsilon: a prior of one standard pseudo-sample of
+        # negligible weight, so the first batch's statistics take over at once.
+        initial = np.concatenate([np.zeros(size), np.ones(size), [self.epsilon]])
+        self.statistics = self.add_weight(
+            name="statistics", shape=(2 * size + 1,), trainable=False,
+            initializer=keras.initializers.Constant(initial.astype(np.float32)))
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The running mean."""
+        return self.statistics.numpy()[:self.size]
+
+    @property
+    def variance(self) -> np.ndarray:
+        """The running variance."""
+        return self.statistics.numpy()[self.size:2 * self.size]
+
+    @property
+    def count(self) -> float:
+        """Observations merged so far (plus epsilon)."""
+        return float(self.statistics.numpy()[-1])
 
     def call(self, observations):  # noqa: D102
-        scaled = (observations - self.mean) * ops.rsqrt(self.variance + self.epsilon)
+        size = self.size
+        mean = self.statistics[:size]
+        variance = self.statistics[size:2 * size]
+        scaled = (observations - mean) * ops.rsqrt(variance + self.epsilon)
         return ops.clip(scaled, -self.clip, self.clip)
 
     def update(self, observations: np.ndarray) -> None:
-        """Merges a batch `[rows, obs]` into the running statistics."""
+        """Merges a batch `[rows, obs]` into the running statistics (one assignment)."""
         rows = observations.shape[0]
         if rows == 0:
             return
-        mean, variance = observations.mean(axis=0), observations.var(axis=0)
-        old_mean, old_variance = self.mean.numpy(), self.variance.numpy()
-        count = float(self.count.numpy())
+        if self._shadow is None:  # first update, or after a checkpoint restore
+            self._shadow = self.statistics.numpy().astype(np.float64)
+        size = self.size
+        old_mean, old_variance = self._shadow[:size], self._shadow[size:2 * size]
+        count = self._shadow[-1]
+        mean = observations.mean(axis=0, dtype=np.float64)
+        variance = observations.var(axis=0, dtype=np.float64)
         total = count + rows
         delta = mean - old_mean
-        self.mean.assign(old_mean + delta * (rows / total))
-        self.variance.assign((old_variance * count + variance * rows
-                              + np.square(delta) * count * rows / total) / total)
-        self.count.assign(total)
+        self._shadow = np.concatenate([
+            old_mean + delta * (rows / total),
+            (old_variance * count + variance * rows + np.square(delta) * count * rows / total)
+            / total,
+            [total]])
+        self.statistics.assign(self._shadow.astype(np.float32))
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
@@ -251,7 +277,11 @@ class ActorCriticHeads(keras.layers.Layer):
         """`[..., features]` → distribution parameters `[..., params]`, values `[...]`."""
         params = ops.matmul(features, self.policy_kernel)
         if self.action_kind == GAUSSIAN:
-            log_std = ops.broadcast_to(self.log_std, ops.shape(params))
+            # Bounded, so that neither the entropy bonus (up) nor a collapsing policy
+            # (down) can take the density to overflow; the loss, the export and the
+            # samplers all see the bounded value.
+            log_std = ops.broadcast_to(ops.clip(self.log_std, LOG_STD_MIN, LOG_STD_MAX),
+                                       ops.shape(params))
             params = ops.concatenate([params, log_std], axis=-1)
         values = ops.squeeze(ops.matmul(features, self.value_kernel), axis=-1)
         return params, values
@@ -333,6 +363,11 @@ class FeedForwardActorCritic(keras.Model):
         super().__init__(**kwargs)
         if action_kind not in KINDS:
             raise ValueError(f"action_kind must be one of {KINDS}, got {action_kind!r}")
+        if action_kind == GAUSSIAN and not (
+                action_low is not None and action_high is not None
+                and len(action_low) == len(action_high) == int(num_actions)):
+            raise ValueError(f"a Gaussian policy needs action_low and action_high with "
+                             f"{num_actions} bounds each (actions are clipped to them)")
         self.num_actions = int(num_actions)
         self.hidden_sizes = tuple(int(size) for size in hidden_sizes)
         self.activation = activation

@@ -97,7 +97,7 @@ class LoadedPolicy:
 
     @property
     def action_kind(self) -> str:
-        """`categorical` or `gaussian` (exports before tfa3c 0.2 are categorical)."""
+        """`categorical` or `gaussian` (exports without the key are categorical)."""
         return self.metadata.get("action_kind", "categorical")
 
     def initial_state(self, batch_size: int = 1) -> dict[str, Any]:
@@ -219,8 +219,8 @@ def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
                                         axis=-1)
                 action = distributions.clip(spec, distributions.sample("gaussian", params,
                                                                        rng))[0]
-            else:  # the mean, already clipped in the export
-                action = outputs["action"].numpy()[0]
+            else:  # the mean, clipped in the export to the training bounds, and to this
+                action = distributions.clip(spec, outputs["action"].numpy())[0]  # env's
             observation, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             done = terminated or truncated

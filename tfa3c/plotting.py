@@ -37,6 +37,7 @@ class EpisodeLog:
         wall_time: seconds since the start of training at each episode's end.
         env_steps: env steps at each episode's end.
         returns: each episode's return.
+        target_return: the run's `target_return` from config.json, or None.
     """
 
     path: pathlib.Path
@@ -45,6 +46,7 @@ class EpisodeLog:
     wall_time: np.ndarray
     env_steps: np.ndarray
     returns: np.ndarray
+    target_return: float | None = None
 
 
 def read_episodes(run_dir: str | pathlib.Path) -> EpisodeLog:
@@ -81,16 +83,18 @@ def read_episodes(run_dir: str | pathlib.Path) -> EpisodeLog:
     if not values:
         raise UserInputError(f"{path} has no episodes yet")
     array = np.asarray(values, dtype=np.float64)
-    algo = env_id = None
+    algo = env_id = target = None
     config_path = run_dir / RUN_CONFIG
     if config_path.is_file():
         try:
             config = json.loads(config_path.read_text())
             algo = config.get("algo")
             env_id = (config.get("config") or {}).get("env_id")
+            target = (config.get("config") or {}).get("target_return")
         except (OSError, json.JSONDecodeError, AttributeError):
             pass  # the curve does not need it: the label falls back to the folder name
-    return EpisodeLog(run_dir, algo, env_id, array[:, 0], array[:, 1], array[:, 2])
+    return EpisodeLog(run_dir, algo, env_id, array[:, 0], array[:, 1], array[:, 2],
+                      None if target is None else float(target))
 
 
 def rolling_mean(values: np.ndarray, window: int = WINDOW) -> np.ndarray:
@@ -245,6 +249,9 @@ def plot_scaling(series: dict[str, list[tuple[int, float | None]]],
 
 
 def _threshold_of(logs: list[EpisodeLog]) -> float | None:
+    targets = {log.target_return for log in logs}
+    if len(targets) == 1 and None not in targets:  # the runs' own --target-return
+        return targets.pop()
     env_ids = {log.env_id for log in logs if log.env_id}
     if len(env_ids) != 1:
         return None
