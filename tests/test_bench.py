@@ -125,16 +125,15 @@ def test_read_peer_skips_noise_and_rejects_bad_files(tmp_path):
         bench_figures.read_peer(tmp_path / "empty.jsonl")
 
 
-def test_render_results_states_ratios_and_sections():
-    runs = fabricated_runs()
+def fabricated_results(runs, peer_runs):
     for run in runs:
         run.setdefault("logdir", f"results/runs/x/a3c-seed{run['seed']}")
     stats = bench_figures.aggregate(runs)
-    peer = {"name": "SB3 A2C", "source": "peer.jsonl", "runs": PEER,
-            "stats": bench_figures.peer_aggregate(PEER)}
+    peer = {"name": "SB3 A2C", "source": "peer.jsonl", "runs": peer_runs,
+            "stats": bench_figures.peer_aggregate(peer_runs)}
     limit = {"env": "CartPole-v1", "actions": "uniform random", "vector_envs": 8,
              "single_steps_per_second": 40_000.0, "vector_steps_per_second": 20_000.0}
-    data = {
+    return {
         "meta": {"command": "python benchmarks/run.py --peer peer.jsonl", "date": "2026-01-01",
                  "host": "h", "cpu_count": 2, "cpu_model": "cpu", "python": "3.11",
                  "packages": {"tensorflow": "2.21"}, "env": "CartPole-v1",
@@ -151,14 +150,31 @@ def test_render_results_states_ratios_and_sections():
                                 "keras_tf_function_us": 200.0, "ratio": 0.5}]},
         "plots": {"curves": "results/c.png", "scaling": "results/s.png"},
     }
+
+
+def test_render_results_states_ratios_and_sections():
+    data = fabricated_results(fabricated_runs(), PEER)
     text = bench_report.render_results(data, "results/x.json")
     for section in RESULTS_SECTIONS:
         assert section in text
     assert "`python benchmarks/run.py --peer peer.jsonl`" in text
-    assert "| A3C | 2/4 | >= 20.0 | >= 0.67x | 4,000 | 1.00x | >= 0.67x | 10% / 20% |" in text
+    assert ("| A3C | 2/4 | 480.0 | >= 20.0 | >= 0.67x | 4,000 | 1.00x | >= 0.67x | 10% / 20% |"
+            in text)
     assert "![learning curves](results/c.png)" in text
     assert "Total wall time of the command: 321 s" in text
     assert "| a3c | 100.00 | 200.00 | 0.50 |" in text
+
+
+def test_ratios_against_an_unsolved_peer_are_bounds_or_nothing():
+    unsolved_peer = [*PEER[:2], summary(2, 40.0, 140_000, solved=False, algo="sb3-a2c",
+                                        mean_return_100=300.0)]
+    solved = [{"seed": s, "summary": summary(s, 10.0, 50_000)} for s in range(3)]
+    text = bench_report.render_results(fabricated_results(solved, unsolved_peer), "x.json")
+    assert "| A3C | 3/3 | 480.0 | 10.0 | <= 0.33x |" in text  # the peer's time is a floor
+    assert "| SB3 A2C | 2/3 | 480.0 | >= 30.0 | 1.00x |" in text
+    text = bench_report.render_results(fabricated_results(fabricated_runs(), unsolved_peer),
+                                       "x.json")
+    assert "| >= 20.0 | n/a (neither solved every run) |" in text
 
 
 def test_serving_latency_parsed_or_not_measured(tmp_path):

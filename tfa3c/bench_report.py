@@ -46,6 +46,16 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _median_return(runs: Sequence[dict[str, Any]]) -> float | None:
+    """Median over runs of the mean return of their last 100 episodes at their stop."""
+    values = sorted(float(r["summary"]["mean_return_100"]) for r in runs
+                    if (r.get("summary") or {}).get("mean_return_100") is not None)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def render_results(data: dict[str, Any], json_name: str) -> str:
     """RESULTS.md from the benchmark's JSON (nothing in it is typed by hand).
 
@@ -86,28 +96,38 @@ def render_results(data: dict[str, Any], json_name: str) -> str:
               "steps/s with random actions (one environment / a vector of "
               f"{limit['vector_envs'] if limit else VECTOR_ENVS}).", ""]
     rows = []
+    peer_unsolved = bool(peer_stats and peer_stats["unsolved"])
     for algo, entry in algos.items():
         stats, ratios = entry["stats"], entry["ratios"]
         seconds = _fmt(median_of(stats, "seconds"))
         time_ratio = _fmt_ratio(ratios["time_to_solve_ratio"])
         steps_ratio = _fmt_ratio(ratios["env_steps_ratio"])
-        if stats["unsolved"]:  # unsolved runs count at their stop: lower bounds
-            seconds, time_ratio, steps_ratio = (f">= {seconds}", f">= {time_ratio}",
-                                                f">= {steps_ratio}")
+        # Unsolved runs count at their stop, so their medians are lower bounds: ours
+        # make a ratio a lower bound, the peer's an upper bound, both together nothing.
+        if stats["unsolved"]:
+            seconds = f">= {seconds}"
+        if stats["unsolved"] and peer_unsolved:
+            time_ratio = steps_ratio = "n/a (neither solved every run)"
+        elif stats["unsolved"] or peer_unsolved:
+            bound = ">=" if stats["unsolved"] else "<="
+            time_ratio, steps_ratio = f"{bound} {time_ratio}", f"{bound} {steps_ratio}"
         rows.append([ALGO_NAMES.get(algo, algo), f"{stats['solved']}/{stats['runs']}",
-                     seconds, time_ratio,
+                     _fmt(_median_return(entry["runs"])), seconds, time_ratio,
                      _fmt(median_of(stats, "steps_per_second")),
                      _fmt_ratio(ratios["steps_per_second_ratio"]), steps_ratio,
                      f"{_fmt_fraction(ratios['fraction_of_single_env'])} / "
                      f"{_fmt_fraction(ratios['fraction_of_vector_env'])}"])
     if peer_stats:
         peer_ratios = compare(peer_stats, peer_stats, limit)
+        peer_seconds = _fmt(median_of(peer_stats, "seconds"))
         rows.append([peer_name, f"{peer_stats['solved']}/{peer_stats['runs']}",
-                     _fmt(median_of(peer_stats, "seconds")), "1.00x",
+                     _fmt(_median_return([{"summary": run} for run in peer["runs"]])),
+                     f">= {peer_seconds}" if peer_unsolved else peer_seconds, "1.00x",
                      _fmt(median_of(peer_stats, "steps_per_second")), "1.00x", "1.00x",
                      f"{_fmt_fraction(peer_ratios['fraction_of_single_env'])} / "
                      f"{_fmt_fraction(peer_ratios['fraction_of_vector_env'])}"])
-    lines += _table(["algorithm", "solved", "median s to solve", "time ratio",
+    lines += _table(["algorithm", "solved", "median mean return (last 100)",
+                     "median s to solve", "time ratio",
                      "median env steps/s", "steps/s ratio", "env steps ratio",
                      "fraction of env limit (1 env / vector)"], rows)
     if any(entry["stats"]["unsolved"] for entry in algos.values()):
