@@ -46,11 +46,6 @@ class ActionSpec:
     high: tuple[float, ...] = ()
 
     @property
-    def params_size(self) -> int:
-        """Length of the head's parameter vector: logits, or mean and log-std."""
-        return self.size if self.kind == CATEGORICAL else 2 * self.size
-
-    @property
     def action_shape(self) -> tuple[int, ...]:
         """Shape of one action: `()` for categorical, `(size,)` for Gaussian."""
         return () if self.kind == CATEGORICAL else (self.size,)
@@ -83,9 +78,26 @@ def action_spec(env_id: str, space: gym.Space) -> ActionSpec:
 
 # TensorFlow ------------------------------------------------------------------------------
 def _tf():
+    # Imported on first use: `tfa3c.envs` checks action spaces with this module, and the
+    # CLI answers bad input before TensorFlow loads.
     import tensorflow as tf
 
     return tf
+
+
+def log_probabilities(logits, log_epsilon: float = 0.0):
+    """log(pi) from log-softmax, or log(pi + log_epsilon) when `log_epsilon` > 0.
+
+    Computed as logaddexp(log_softmax, log(epsilon)), so it never takes log of 0 and
+    stays finite for stale actions whose probability has collapsed (GA3C's policy lag).
+    """
+    tf = _tf()
+    log_pi = tf.nn.log_softmax(logits)
+    if log_epsilon <= 0.0:
+        return log_pi
+    floor = tf.cast(math.log(log_epsilon), log_pi.dtype)
+    high = tf.maximum(log_pi, floor)
+    return high + tf.math.log1p(tf.exp(-tf.abs(log_pi - floor)))
 
 
 def split_gaussian(params):
@@ -98,12 +110,10 @@ def log_prob(kind: str, params, actions, log_epsilon: float = 0.0):
     """Log pi(action) under the distribution with `params` (`[...]`, one per row).
 
     For the categorical, `log_epsilon` > 0 gives log(pi + epsilon) (see
-    `tfa3c.losses.log_probabilities`); the Gaussian's density needs no floor.
+    `log_probabilities`); the Gaussian's density needs no floor.
     """
     tf = _tf()
     if kind == CATEGORICAL:
-        from tfa3c.losses import log_probabilities
-
         log_pi = log_probabilities(params, log_epsilon)
         return tf.gather(log_pi, tf.cast(actions, tf.int32), axis=-1,
                          batch_dims=len(actions.shape))

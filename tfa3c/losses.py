@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
 
-
-def log_probabilities(logits: tf.Tensor, log_epsilon: float = 0.0) -> tf.Tensor:
-    """log(pi) from log-softmax, or log(pi + log_epsilon) when `log_epsilon` > 0.
-
-    Computed as logaddexp(log_softmax, log(epsilon)), so it never takes log of 0 and
-    stays finite for stale actions whose probability has collapsed (GA3C's policy lag).
-    """
-    log_pi = tf.nn.log_softmax(logits)
-    if log_epsilon <= 0.0:
-        return log_pi
-    floor = tf.cast(math.log(log_epsilon), log_pi.dtype)
-    high = tf.maximum(log_pi, floor)
-    return high + tf.math.log1p(tf.exp(-tf.abs(log_pi - floor)))
+from tfa3c import distributions
 
 
 def actor_critic_terms(
@@ -37,8 +23,6 @@ def actor_critic_terms(
     `actor_critic_loss` for the arguments; `logits` are the distribution's parameters
     for `kind` (`categorical` or `gaussian`).
     """
-    from tfa3c import distributions
-
     dtype = logits.dtype
     advantages = tf.stop_gradient(tf.cast(advantages, dtype))
     returns = tf.stop_gradient(tf.cast(returns, dtype))
@@ -79,7 +63,7 @@ def actor_critic_loss(
         mask: optional `[...]` 1 for real entries, 0 for padding.
         value_coef: weight of the value loss.
         entropy_coef: weight of the entropy bonus.
-        log_epsilon: see `log_probabilities`.
+        log_epsilon: see `tfa3c.distributions.log_probabilities`.
         kind: the action distribution (`logits` are its parameters).
 
     Returns:
