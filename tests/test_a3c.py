@@ -3,6 +3,7 @@ import threading
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfa3c.a3c import A3C
@@ -85,27 +86,30 @@ def reference_gradients(model, config, rollout, envs, initial_state=None):
     returns, advantages = returns_and_advantages(
         rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
         rollout.next_values, config.gamma, config.gae_lambda)
-    h, c = initial_state or (rollout.initial_h[envs], rollout.initial_c[envs])
+    state = initial_state or (rollout.initial_h[envs], rollout.initial_c[envs])
+    if not model.recurrent:
+        state = ()
     with tf.GradientTape() as tape:
         logits, values = [], []
         for t in range(rollout.observations.shape[0]):
-            if rollout.episode_starts[t, envs].any():
+            if model.recurrent and rollout.episode_starts[t, envs].any():
                 keep = (~rollout.episode_starts[t, envs])[:, None].astype(np.float32)
-                h, c = h * keep, c * keep
-            step_logits, step_values, (h, c) = model.step(rollout.observations[t, envs],
-                                                          (h, c))
+                state = (state[0] * keep, state[1] * keep)
+            step_logits, step_values, state = model.step(rollout.observations[t, envs], state)
             logits.append(step_logits)
             values.append(step_values)
         loss, _ = actor_critic_loss(tf.stack(logits), tf.stack(values),
                                     rollout.actions[:, envs], advantages[:, envs],
                                     returns[:, envs], None, config.value_coef,
-                                    config.entropy_coef)
+                                    config.entropy_coef, kind=model.action_spec.kind)
     gradients = tape.gradient(loss, model.trainable_variables)
     return tf.clip_by_global_norm(gradients, config.clip_norm)[0]
 
 
-def test_training_replays_from_the_rollouts_initial_state(tmp_path):
-    algorithm, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5)
+@pytest.mark.parametrize("encoder", ["lstm", "mlp-lstm"])
+def test_training_replays_from_the_rollouts_initial_state(tmp_path, encoder):
+    algorithm, worker = make_worker(tmp_path, envs_per_worker=1, n_steps=5, encoder=encoder,
+                                    hidden_sizes=(8,), lstm_units=6)
     model = algorithm.model  # holds the weights the worker pulled
     worker.collect()
     rollout = worker.collect()  # the second rollout starts mid-episode...
@@ -121,8 +125,16 @@ def test_training_replays_from_the_rollouts_initial_state(tmp_path):
     assert max(np.abs(a - b).max() for a, b in zip(expected, zero_state, strict=True)) > 1e-6
 
 
-def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path):
-    algorithm, worker = make_worker(tmp_path, envs_per_worker=5, envs_per_update=2, n_steps=8)
+@pytest.mark.parametrize("options", [
+    dict(encoder="lstm"),
+    dict(encoder="mlp", hidden_sizes=(8, 8)),
+    dict(encoder="mlp-lstm", hidden_sizes=(8,), lstm_units=6),
+    dict(encoder="mlp", env_id="Pendulum-v1"),  # Gaussian
+    dict(encoder="lstm", env_id="Pendulum-v1", reward_scale=1.0),
+], ids=["lstm", "mlp", "mlp-lstm", "mlp-gaussian", "lstm-gaussian"])
+def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path, options):
+    algorithm, worker = make_worker(tmp_path, envs_per_worker=5, envs_per_update=2, n_steps=8,
+                                    **options)
     assert [group.tolist() for group in worker.groups] == [[0, 1], [2, 3], [4]]
     worker.collect()
     rollout = worker.collect()

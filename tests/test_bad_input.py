@@ -19,7 +19,8 @@ def assert_one_line_error(result, *fragments):
 
 @pytest.mark.parametrize("args, fragments", [
     (["--env", "NoSuchEnv-v0"], ["unknown environment id 'NoSuchEnv-v0'", "gymnasium"]),
-    (["--env", "Pendulum-v1"], ["continuous actions", "A3C supports Discrete", "ga3c"]),
+    (["--encoder", "cnn"], ["--encoder", "invalid choice: 'cnn'", "mlp", "mlp-lstm"]),
+    (["--hidden-sizes", "16,0"], ["hidden_sizes=(16, 0)", "sizes >= 1"]),
     (["--env", "FrozenLake-v1"], ["observation space", "flat 1-D Box"]),
     (["--n-steps", "0"], ["n_steps=0", ">= 1"]),
     (["--learning-rate", "-0.1"], ["learning_rate=-0.1", "> 0"]),

@@ -10,10 +10,11 @@ import tensorflow as tf
 from scipy import stats
 
 from tfa3c import distributions
-from tfa3c.config import GA3CConfig
+from tfa3c.a3c import A3C
+from tfa3c.config import A3CConfig, GA3CConfig
 from tfa3c.errors import EnvironmentSpecError
 from tfa3c.ga3c import GA3C
-from tfa3c.networks import FeedForwardActorCritic, build_model
+from tfa3c.policy import FeedForwardActorCritic, build_model
 
 from .conftest import run_command
 
@@ -83,10 +84,15 @@ def test_gaussian_head_parameters_and_greedy_action():
     assert (np.abs(greedy) <= [1.0, 2.0]).all()
 
 
-def test_ga3c_trains_a_continuous_policy(tmp_path):
-    algorithm = GA3C(GA3CConfig(env_id="Pendulum-v1", agents=2, envs_per_agent=4,
-                                progress_bar="none", max_steps=6000,
-                                logdir=str(tmp_path / "run")))
+@pytest.mark.parametrize("algo, options", [
+    ("ga3c", dict(agents=2, envs_per_agent=4)),
+    ("a3c", dict(workers=2, envs_per_worker=4, encoder="mlp")),
+    ("a3c", dict(workers=2, envs_per_worker=4)),  # the LSTM
+])
+def test_both_algorithms_train_a_continuous_policy(tmp_path, algo, options):
+    cls, config_class = (GA3C, GA3CConfig) if algo == "ga3c" else (A3C, A3CConfig)
+    algorithm = cls(config_class(env_id="Pendulum-v1", progress_bar="none", max_steps=6000,
+                                 logdir=str(tmp_path / "run"), **options))
     before = [v.numpy().copy() for v in algorithm.model.trainable_variables]
     summary = algorithm.learn()
     assert summary["stop_reason"] == "max_steps"
@@ -95,13 +101,6 @@ def test_ga3c_trains_a_continuous_policy(tmp_path):
     moved = [float(np.abs(a - b).max()) for a, b in zip(after, before, strict=True)]
     assert all(m > 0 for m in moved), moved  # log_std too
     assert algorithm.model.heads.log_std.shape == (1,)
-
-
-def test_a3c_refuses_continuous_actions_in_one_line():
-    result = run_command(["-m", "tfa3c.cli", "train", "a3c", "--env", "Pendulum-v1"])
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "A3C supports Discrete" in lines[0] and "ga3c" in lines[0], lines
 
 
 def test_continuous_policy_export_and_play(tmp_path):
@@ -133,7 +132,7 @@ def test_continuous_policy_export_and_play(tmp_path):
 
 # Observation normalization ------------------------------------------------------------------
 def test_running_statistics_equal_those_of_all_batches_together():
-    from tfa3c.networks import ObservationNormalizer
+    from tfa3c.policy import ObservationNormalizer
 
     normalizer = ObservationNormalizer()
     normalizer.build((None, 3))
@@ -195,7 +194,7 @@ def test_resume_accepts_a_network_file_written_before_the_newest_options():
 
 
 def test_gaussian_log_std_is_bounded_and_needs_bounds():
-    from tfa3c.networks import LOG_STD_MAX, LOG_STD_MIN
+    from tfa3c.policy import LOG_STD_MAX, LOG_STD_MIN
 
     model = build_model(FeedForwardActorCritic(1, (4,), action_kind="gaussian",
                                                action_low=[-1.0], action_high=[1.0]), 2)

@@ -1,9 +1,17 @@
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from tfa3c.acting import RecurrentPolicyArrays, sample_actions, softmax
-from tfa3c.networks import FeedForwardActorCritic, RecurrentActorCritic, build_model
+from tfa3c.acting import (
+    NumpyPolicy,
+    TensorFlowPolicy,
+    acting_policy,
+    sample_actions,
+    softmax,
+    weight_names,
+)
+from tfa3c.policy import ActorCritic, FeedForwardActorCritic, RecurrentActorCritic, build_model
 
 
 def randomized_recurrent(obs=4, actions=3, units=8, seed=0):
@@ -80,19 +88,128 @@ def test_initial_state_matters():
     assert np.abs(zero - other).max() > 1e-3
 
 
-def test_numpy_acting_matches_the_keras_step():
-    model = randomized_recurrent()
-    policy = RecurrentPolicyArrays([v.numpy() for v in model.trainable_variables])
-    rng = np.random.default_rng(2)
-    observations = rng.normal(size=(6, 4)).astype(np.float32)
-    h = rng.normal(size=(6, 8)).astype(np.float32)
-    c = rng.normal(size=(6, 8)).astype(np.float32)
-    logits, values, (h1, c1) = model.step(observations, (h, c))
-    np_logits, np_values, np_h, np_c = policy.step(observations, h, c)
-    np.testing.assert_allclose(np_logits, logits, atol=1e-5)
-    np.testing.assert_allclose(np_values, values, atol=1e-5)
-    np.testing.assert_allclose(np_h, h1, atol=1e-5)
-    np.testing.assert_allclose(np_c, c1, atol=1e-5)
+def randomized(model, obs=4, seed=0):
+    build_model(model, obs)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    return model
+
+
+def flat_weights(model):
+    return np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+
+
+GAUSSIAN = dict(action_kind="gaussian", action_low=[-2.0, -1.0], action_high=[2.0, 1.0])
+COVERED = [
+    dict(encoder="lstm", lstm_units=8),
+    dict(encoder="lstm", lstm_units=8, cell_clip=0.3),
+    dict(encoder="mlp", hidden_sizes=(8, 6)),
+    dict(encoder="mlp", hidden_sizes=(8,), activation="tanh"),
+    dict(encoder="mlp-lstm", hidden_sizes=(6,), lstm_units=5),
+    dict(encoder="lstm", lstm_units=8, **GAUSSIAN),
+    dict(encoder="mlp", hidden_sizes=(8,), **GAUSSIAN),
+    dict(encoder="mlp-lstm", hidden_sizes=(6,), lstm_units=5, activation="tanh", **GAUSSIAN),
+]
+
+
+def numpy_and_keras_steps(model, policy, steps=4, seed=2):
+    """Both paths over a few steps from a random state; yields their outputs."""
+    rng = np.random.default_rng(seed)
+    units = model.state_size
+    h = rng.normal(size=(6, units)).astype(np.float32)
+    c = rng.normal(size=(6, units)).astype(np.float32)
+    state = (h, c) if model.recurrent else ()
+    for _ in range(steps):
+        observations = rng.normal(size=(6, 4)).astype(np.float32)
+        params, values, state = model.step(observations, state)
+        got_params, got_values, h, c = policy.step(observations, h, c)
+        yield (params, values, state), (got_params, got_values, h, c)
+
+
+@pytest.mark.parametrize("options", COVERED, ids=lambda o: "-".join(
+    f"{v}" for k, v in o.items() if k in ("encoder", "cell_clip", "activation", "action_kind")))
+def test_numpy_acting_matches_the_keras_step(options):
+    # Two action dimensions or actions, so that the Gaussian's bounds have two entries.
+    model = randomized(ActorCritic(2, **options))
+    assert NumpyPolicy.covers(model)
+    policy = acting_policy(model).load(flat_weights(model))
+    assert isinstance(policy, NumpyPolicy)
+    for (params, values, state), (got_params, got_values, h, c) in numpy_and_keras_steps(
+            model, policy):
+        np.testing.assert_allclose(got_params, params, atol=1e-5)
+        np.testing.assert_allclose(got_values, values, atol=1e-5)
+        if model.recurrent:
+            np.testing.assert_allclose(h, state[0], atol=1e-5)
+            np.testing.assert_allclose(c, state[1], atol=1e-5)
+
+
+def test_numpy_acting_looks_weights_up_by_name():
+    # The snapshot is in the model's variable order; the NumPy path must not assume it.
+    model = randomized(ActorCritic(2, encoder="mlp-lstm", hidden_sizes=(6,), lstm_units=5))
+    names = weight_names(model)
+    assert names[:2] == ["torso/mlp/dense_0/kernel", "torso/mlp/dense_0/bias"]
+    assert "heads/policy_kernel" in names and "torso/lstm/kernel" in names
+    policy = NumpyPolicy(model)
+    policy.names = list(reversed(policy.names))
+    policy.shapes = list(reversed(policy.shapes))
+    reordered = np.concatenate([v.numpy().ravel() for v in reversed(model.trainable_variables)])
+    policy.load(reordered)
+    for (params, _, _), (got_params, _, _, _) in numpy_and_keras_steps(model, policy, steps=2):
+        np.testing.assert_allclose(got_params, params, atol=1e-5)
+
+
+def test_what_numpy_does_not_cover_falls_back_to_the_model():
+    model = randomized(ActorCritic(2, encoder="mlp-lstm", hidden_sizes=(6,), lstm_units=5,
+                                   activation="elu"))
+    assert not NumpyPolicy.covers(model)
+    with pytest.raises(ValueError, match="does not cover"):
+        NumpyPolicy(model)
+    policy = acting_policy(model)
+    assert isinstance(policy, TensorFlowPolicy)
+    weights = flat_weights(model)
+    policy.load(weights)
+    for (params, values, state), (got_params, got_values, h, c) in numpy_and_keras_steps(
+            model, policy):
+        np.testing.assert_allclose(got_params, params, atol=1e-5)
+        np.testing.assert_allclose(got_values, values, atol=1e-5)
+        np.testing.assert_allclose(h, state[0], atol=1e-5)
+        np.testing.assert_allclose(c, state[1], atol=1e-5)
+    # The snapshot, not the model's current weights, is what it acts with.
+    before = policy.step(np.ones((1, 4), np.float32), np.zeros((1, 5), np.float32),
+                         np.zeros((1, 5), np.float32))[0]
+    for variable in model.trainable_variables:
+        variable.assign(variable.numpy() * 0.0)
+    after = policy.copy().load(weights).step(np.ones((1, 4), np.float32),
+                                             np.zeros((1, 5), np.float32),
+                                             np.zeros((1, 5), np.float32))[0]
+    np.testing.assert_allclose(after, before, atol=1e-6)
+    assert np.abs(before).max() > 1e-3
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "mlp-lstm"])
+def test_unroll_resets_where_episodes_start(encoder):
+    model = randomized(ActorCritic(3, encoder=encoder, hidden_sizes=(6,), lstm_units=5))
+    rng = np.random.default_rng(5)
+    observations = rng.normal(size=(2, 7, 4)).astype(np.float32)
+    initial = (rng.normal(size=(2, 5)).astype(np.float32),
+               rng.normal(size=(2, 5)).astype(np.float32))
+    starts = np.zeros((2, 7), np.float32)
+    starts[0, 3] = 1.0
+    starts[1, 0] = 1.0
+    params, values, (h, c) = model.unroll(observations, initial, starts)
+    assert h.shape == (2, 5)
+    state = initial
+    for t in range(7):
+        keep = 1.0 - starts[:, t:t + 1]
+        state = (state[0] * keep, state[1] * keep)
+        step_params, step_values, state = model.step(observations[:, t], state)
+        np.testing.assert_allclose(step_params, params[:, t], atol=1e-5)
+        np.testing.assert_allclose(step_values, values[:, t], atol=1e-5)
+    np.testing.assert_allclose(state[1], c, atol=1e-5)
+    # Without the resets the numbers differ (so the check above can fail).
+    unreset = model.unroll(observations, initial)[0]
+    assert np.abs(unreset[:, 3:] - params[:, 3:]).max() > 1e-4
 
 
 def test_heads_are_initialized_like_the_tutorial():
@@ -145,7 +262,7 @@ def test_cell_clip_is_applied_alike_in_sequence_step_and_numpy():
     observations = rng.normal(size=(2, 10, 4)).astype(np.float32) * 3
     logits, _, (_, c) = model(observations)
     assert np.abs(c.numpy()).max() <= 0.5 + 1e-6
-    policy = RecurrentPolicyArrays([v.numpy() for v in model.trainable_variables], 0.5)
+    policy = NumpyPolicy(model).load(flat_weights(model))
     np_h = np.zeros((2, 8), np.float32)
     np_c = np.zeros((2, 8), np.float32)
     state = model.initial_state(2)

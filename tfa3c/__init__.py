@@ -9,8 +9,10 @@ _EXPORTS = {
     "A3CConfig": "tfa3c.config",
     "GA3C": "tfa3c.ga3c",
     "GA3CConfig": "tfa3c.config",
-    "RecurrentActorCritic": "tfa3c.networks",
-    "FeedForwardActorCritic": "tfa3c.networks",
+    "ActorCritic": "tfa3c.policy",
+    "RecurrentActorCritic": "tfa3c.policy",
+    "FeedForwardActorCritic": "tfa3c.policy",
+    "build_model": "tfa3c.policy",
     "export_policy": "tfa3c.export",
     "UserInputError": "tfa3c.errors",
 }

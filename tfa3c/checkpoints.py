@@ -12,7 +12,6 @@ rebuilds exactly the trained network from it (cell clip, layer sizes and all), a
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 
@@ -76,7 +75,7 @@ def build_network(description: dict) -> keras.Model:
     Raises:
         CheckpointError: the description names a class or option Keras cannot build.
     """
-    from tfa3c.networks import build_model
+    from tfa3c.policy import build_model
 
     try:
         model = keras.saving.deserialize_keras_object(description["keras"], safe_mode=True)
@@ -88,22 +87,27 @@ def build_network(description: dict) -> keras.Model:
 
 
 def network_differences(saved: dict, model: keras.Model) -> list[str]:
-    """`option saved→current` for each network option where `model` differs from `saved`."""
+    """`option saved→current` for each network option where `model` differs from `saved`.
+
+    The saved network is rebuilt first, so options it does not name (written before
+    the option existed) compare as their defaults, and a network saved under one of
+    `ActorCritic`'s older class names compares by its options alone.
+    """
+    from tfa3c.policy import ActorCritic
+
     current = network_description(model)
     differences = []
     if saved["observation_size"] != current["observation_size"]:
         differences.append(f"observation_size {saved['observation_size']}→"
                            f"{current['observation_size']}")
-    if saved["keras"].get("class_name") != current["keras"].get("class_name"):
-        differences.append(f"network {saved['keras'].get('class_name')}→"
-                           f"{current['keras'].get('class_name')}")
-    # JSON round trip: tuples become lists in both. An option the saved config lacks
-    # (written before the option existed) had its constructor default.
-    old, new = (json.loads(json.dumps(d["keras"]["config"])) for d in (saved, current))
-    defaults = {name: parameter.default for name, parameter in
-                inspect.signature(type(model).__init__).parameters.items()
-                if parameter.default is not inspect.Parameter.empty}
-    old = {**json.loads(json.dumps(defaults, default=list)), **old}
+        return differences
+    old_model = build_network(saved)
+    if not (isinstance(old_model, ActorCritic) and isinstance(model, ActorCritic)) and (
+            type(old_model) is not type(model)):
+        differences.append(f"network {type(old_model).__name__}→{type(model).__name__}")
+    # JSON round trip: tuples become lists in both.
+    old, new = (json.loads(json.dumps(m.get_config(), default=list))
+                for m in (old_model, model))
     for key in sorted(set(old) | set(new)):
         if key not in ("name", "trainable", "dtype", "seed") and old.get(key) != new.get(key):
             differences.append(f"{key} {old.get(key)}→{new.get(key)}")

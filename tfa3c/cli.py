@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from tfa3c.config import ENCODERS
 from tfa3c.errors import TrainingError, UserInputError
 
 ALGORITHMS = ("a3c", "ga3c")
@@ -122,6 +123,16 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                        help="reward multiplier (default %(default)s)")
     hyper.add_argument("--clip-norm", type=float, default=default("clip_norm"),
                        help="gradient clip norm (default %(default)s)")
+    network = parser.add_argument_group("network")
+    network.add_argument("--encoder", choices=ENCODERS, default=default("encoder"),
+                         help="observation encoder (default %(default)s)")
+    network.add_argument("--hidden-sizes", type=_sizes, default=default("hidden_sizes"),
+                         help="MLP layer sizes, comma separated (default "
+                              f"{','.join(map(str, default('hidden_sizes')))})")
+    network.add_argument("--lstm-units", type=_positive_int, default=default("lstm_units"),
+                         help="LSTM cells (default %(default)s)")
+    network.add_argument("--lstm-cell-clip", type=float, default=default("lstm_cell_clip"),
+                         help="bound on the LSTM cell state (default: none)")
     if algo == "a3c":
         hyper.add_argument("--workers", type=_positive_int, default=default("workers"),
                            help="worker threads (default: number of CPUs, %(default)s here)")
@@ -132,10 +143,6 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                            default=default("envs_per_update"),
                            help="environments whose rollout makes one optimizer step "
                                 "(default %(default)s)")
-        hyper.add_argument("--lstm-units", type=_positive_int, default=default("lstm_units"),
-                           help="LSTM cells (default %(default)s)")
-        hyper.add_argument("--lstm-cell-clip", type=float, default=default("lstm_cell_clip"),
-                           help="bound on the LSTM cell state (default: none)")
         hyper.add_argument("--gae-lambda", type=float, default=default("gae_lambda"),
                            help="GAE lambda; 1 gives the tutorial's n-step advantages "
                                 "(default %(default)s)")
@@ -157,8 +164,6 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                            help="largest prediction batch (default %(default)s)")
         hyper.add_argument("--min-batch", type=_positive_int, default=default("min_batch"),
                            help="experiences per training step, at least (default %(default)s)")
-        hyper.add_argument("--hidden-sizes", type=_sizes, default=default("hidden_sizes"),
-                           help="dense torso sizes, comma separated (default 16)")
         hyper.add_argument("--no-exploration", dest="exploration", action="store_false",
                            help="switch off the epsilon schedule")
         hyper.add_argument("--normalize-observations", action=argparse.BooleanOptionalAction,

@@ -15,6 +15,9 @@ from typing import Any
 
 from tfa3c.errors import ConfigError
 
+# The encoders' names (tfa3c.encoders imports Keras; the config must not).
+ENCODERS = ("mlp", "lstm", "mlp-lstm")
+
 
 def _check(condition: bool, name: str, value: object, allowed: str) -> None:
     if not condition:
@@ -53,6 +56,13 @@ class TrainConfig:
         keep_checkpoints: How many checkpoints to keep.
         progress_bar: "auto" (a bar on a terminal, lines otherwise), "bar", "lines"
             or "none".
+        encoder: The policy's encoder (`tfa3c.encoders`): "mlp", "lstm" or "mlp-lstm",
+            independent of the algorithm. A3C's default is the tutorial's LSTM,
+            GA3C's the paper's dense layer.
+        hidden_sizes: Units of the MLP layers ("mlp" and "mlp-lstm").
+        lstm_units: LSTM cells ("lstm" and "mlp-lstm").
+        lstm_cell_clip: Bound on the LSTM's cell state (None: unbounded, as the
+            tutorial). Over long episodes an unbounded cell state drifts and saturates.
     """
 
     env_id: str = "CartPole-v1"
@@ -73,6 +83,10 @@ class TrainConfig:
     checkpoint_interval: float = 300.0
     keep_checkpoints: int = 3
     progress_bar: str = "auto"
+    encoder: str = "mlp"
+    hidden_sizes: tuple[int, ...] = (16,)
+    lstm_units: int = 16
+    lstm_cell_clip: float | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -111,6 +125,15 @@ class TrainConfig:
                self.progress_bar, "one of auto, bar, lines, none")
         _check(not (self.resume and self.logdir is None), "resume", self.resume,
                "used together with logdir (the run folder holding the checkpoints)")
+        _check(self.encoder in ENCODERS, "encoder", self.encoder,
+               f"one of {', '.join(ENCODERS)}")
+        _check(len(self.hidden_sizes) >= 1
+               and all(isinstance(s, int) and s >= 1 for s in self.hidden_sizes),
+               "hidden_sizes", self.hidden_sizes, "one or more layer sizes >= 1")
+        _check(isinstance(self.lstm_units, int) and self.lstm_units >= 1, "lstm_units",
+               self.lstm_units, "an integer >= 1")
+        _check(self.lstm_cell_clip is None or self.lstm_cell_clip > 0, "lstm_cell_clip",
+               self.lstm_cell_clip, "> 0 or None")
 
 
 def _cpu_count() -> int:
@@ -150,9 +173,6 @@ class A3CConfig(TrainConfig):
         normalize_advantages: Standardize each update's advantages (zero mean, unit
             std) so that the policy gradient's scale, and its balance with the
             entropy bonus, do not depend on the reward scale.
-        lstm_units: LSTM cells.
-        lstm_cell_clip: Bound on the LSTM's cell state (None: unbounded, as the
-            tutorial). Over long episodes an unbounded cell state drifts and saturates.
         learning_rate: Adam learning rate.
         adam_epsilon: Adam epsilon.
     """
@@ -165,8 +185,7 @@ class A3CConfig(TrainConfig):
     gae_lambda: float = 0.95
     normalize_advantages: bool = False
     n_steps: int = 40
-    lstm_units: int = 16
-    lstm_cell_clip: float | None = None
+    encoder: str = "lstm"
     learning_rate: float = 5e-4
     adam_epsilon: float = 1e-7
 
@@ -177,9 +196,6 @@ class A3CConfig(TrainConfig):
         _check(self.envs_per_update >= 1, "envs_per_update", self.envs_per_update, ">= 1")
         _check(self.n_steps >= 1, "n_steps", self.n_steps, ">= 1")
         _check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda", self.gae_lambda, "in [0, 1]")
-        _check(self.lstm_units >= 1, "lstm_units", self.lstm_units, ">= 1")
-        _check(self.lstm_cell_clip is None or self.lstm_cell_clip > 0, "lstm_cell_clip",
-               self.lstm_cell_clip, "> 0 or None")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(self.adam_epsilon > 0, "adam_epsilon", self.adam_epsilon, "> 0")
 
@@ -197,7 +213,6 @@ class GA3CConfig(TrainConfig):
         max_prediction_batch: Most observations a predictor answers in one forward pass.
         min_batch: Experiences a trainer gathers before one training step.
         n_steps: Steps of experience per environment in one n-step return.
-        hidden_sizes: Units of the dense torso's layers.
         learning_rate: RMSprop learning rate.
         rho: RMSprop decay.
         rms_epsilon: RMSprop epsilon.
@@ -223,7 +238,6 @@ class GA3CConfig(TrainConfig):
     max_prediction_batch: int = 256
     min_batch: int = 32
     n_steps: int = 8
-    hidden_sizes: tuple[int, ...] = (16,)
     learning_rate: float = 1e-2
     rho: float = 0.99
     rms_epsilon: float = 1e-7
@@ -246,8 +260,6 @@ class GA3CConfig(TrainConfig):
                      "max_prediction_batch", "min_batch", "n_steps"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
-        _check(len(self.hidden_sizes) >= 1 and all(s >= 1 for s in self.hidden_sizes),
-               "hidden_sizes", self.hidden_sizes, "one or more layer sizes >= 1")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(0.0 <= self.rho < 1.0, "rho", self.rho, "in [0, 1)")
         _check(self.rms_epsilon > 0, "rms_epsilon", self.rms_epsilon, "> 0")

@@ -7,14 +7,15 @@ into place, so a server watching the folder never sees half a model.
 
 Signatures (listed by `saved_model_cli show --dir PATH --all`):
 
-- feed-forward (GA3C): `action` and `serving_default`: `observation` float32
-  `[batch, obs]` → `action` int64 `[batch]` (greedy), `probabilities` float32
+- feed-forward encoder (`mlp`, GA3C's default): `action` and `serving_default`:
+  `observation` float32 `[batch, obs]` → `action` int64 `[batch]` (greedy), `probabilities` float32
   `[batch, actions]`, `value` float32 `[batch]`; for continuous (Box) actions,
   `action` float32 `[batch, dims]` (the mean, clipped to the bounds), `mean` and
   `log_std` float32 `[batch, dims]`, `value`.
-- recurrent (A3C): `get_initial_state`: `batch_size` int32 scalar → `state_h`,
-  `state_c` float32 `[batch, units]`; `action` and `serving_default`: `observation`,
-  `state_h`, `state_c` → `action`, `probabilities`, `value`, `state_h`, `state_c`.
+- recurrent encoder (`lstm`, `mlp-lstm`; A3C's default): `get_initial_state`:
+  `batch_size` int32 scalar → `state_h`, `state_c` float32 `[batch, units]`; `action`
+  and `serving_default`: `observation`, `state_h`, `state_c` → `action`,
+  `probabilities`, `value`, `state_h`, `state_c`.
 - both: `get_metadata` → string scalars (see `METADATA_KEYS`).
 
 The SavedModel holds only the model's weights and these graphs, written by Keras'
@@ -124,8 +125,8 @@ def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export
     observation = tf.TensorSpec([None, size], tf.float32, name="observation")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    if hasattr(model, "lstm_units"):
-        units = int(model.lstm_units)
+    if model.recurrent:
+        units = int(model.state_size)
         state = [tf.TensorSpec([None, units], tf.float32, name="state_h"),
                  tf.TensorSpec([None, units], tf.float32, name="state_c")]
 
@@ -164,8 +165,8 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
     """Exports `model`'s policy as a SavedModel under `export_dir/<model_name>/<version>/`.
 
     Args:
-        model: a built `RecurrentActorCritic` (recurrent signatures) or
-            `FeedForwardActorCritic` (feed-forward signatures).
+        model: a built `tfa3c.policy.ActorCritic`: recurrent signatures for a
+            recurrent encoder, feed-forward ones otherwise.
         export_dir: the folder that holds one folder per model (e.g. `savedmodels`).
         model_name: the model's folder name, e.g. `a3c_cartpole`.
         algo: the algorithm that trained it, "a3c" or "ga3c" (metadata).
@@ -186,9 +187,9 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         raise UserInputError(f"invalid model name {model_name!r}: use letters, digits, "
                              "'_', '-' and '.' only")
     if not model.built or not model.variables:
-        raise UserInputError("the model has no weights yet: build it (tfa3c.networks."
+        raise UserInputError("the model has no weights yet: build it (tfa3c.policy."
                              "build_model) or train it before exporting")
-    lstm_units = int(getattr(model, "lstm_units", 0))
+    lstm_units = int(model.state_size)
     observation_size = int(model.observation_size)
     num_actions = int(model.num_actions)
     observation_space, action_space = _space_descriptions(env_id, observation_size,

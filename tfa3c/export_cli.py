@@ -72,22 +72,21 @@ def build_network(algo: str, config: dict, run_dir: str | None = None):
 
     from tfa3c.distributions import CATEGORICAL, action_spec
     from tfa3c.envs import make_env
-    from tfa3c.networks import FeedForwardActorCritic, RecurrentActorCritic, build_model
+    from tfa3c.policy import ActorCritic, build_model
 
     env = make_env(config["env_id"], env_kwargs=config.get("env_kwargs") or {})
     observation_size = int(env.observation_space.shape[0])
     spec = action_spec(config["env_id"], env.action_space)
     env.close()
-    num_actions = spec.size
-    if algo == "a3c":
-        model = RecurrentActorCritic(num_actions, int(config.get("lstm_units", 16)),
-                                     cell_clip=config.get("lstm_cell_clip"))
-    else:
-        model = FeedForwardActorCritic(
-            num_actions, tuple(config.get("hidden_sizes", (16,))), action_kind=spec.kind,
-            action_low=None if spec.kind == CATEGORICAL else list(spec.low),
-            action_high=None if spec.kind == CATEGORICAL else list(spec.high),
-            normalize_observations=bool(config.get("normalize_observations", False)))
+    gaussian = spec.kind != CATEGORICAL
+    # Runs from before the encoder option: A3C's LSTM, GA3C's MLP.
+    model = ActorCritic(
+        spec.size, encoder=config.get("encoder", "lstm" if algo == "a3c" else "mlp"),
+        hidden_sizes=tuple(config.get("hidden_sizes", (16,))),
+        lstm_units=int(config.get("lstm_units", 16)), cell_clip=config.get("lstm_cell_clip"),
+        action_kind=spec.kind, action_low=list(spec.low) if gaussian else None,
+        action_high=list(spec.high) if gaussian else None,
+        normalize_observations=bool(config.get("normalize_observations", False)))
     return build_model(model, observation_size)
 
 

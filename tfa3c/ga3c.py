@@ -32,7 +32,7 @@ from tfa3c.distributions import CATEGORICAL
 from tfa3c.envs import EnvironmentGroup, Transition
 from tfa3c.errors import ConfigError
 from tfa3c.losses import actor_critic_loss
-from tfa3c.networks import FeedForwardActorCritic, build_model
+from tfa3c.policy import build_model, network
 from tfa3c.returns import discounted_returns
 from tfa3c.training import AsyncAlgorithm, configure_threads
 
@@ -48,15 +48,21 @@ _BATCH_WAIT_SECONDS = 0.001
 
 @dataclass
 class Experience:
-    """One agent rollout flattened over time and environments (`T * N` rows)."""
+    """One agent rollout as one sequence per environment: `[envs, time, ...]` arrays.
 
-    observations: np.ndarray  # [rows, obs] float32
-    actions: np.ndarray  # [rows] int32, or [rows, dims] float32 for continuous actions
-    returns: np.ndarray  # [rows] float32, n-step returns of scaled rewards
-    policy_versions: np.ndarray  # [rows] int64, updates applied when the action was chosen
+    Sequences, not single steps, so that a recurrent policy trains from the state each
+    rollout started with; a feed-forward one sees the same rows.
+    """
+
+    observations: np.ndarray  # [N, T, obs] float32
+    actions: np.ndarray  # [N, T] int32, or [N, T, dims] float32 for continuous actions
+    returns: np.ndarray  # [N, T] float32, n-step returns of scaled rewards
+    policy_versions: np.ndarray  # [N, T] int64, updates applied when the action was chosen
+    episode_starts: np.ndarray  # [N, T] float32, 1 where an episode starts
+    initial_states: np.ndarray  # [N, 2 * units] float32, (h, c) before the first step
 
     def __len__(self) -> int:
-        return len(self.actions)
+        return self.returns.size
 
 
 def epsilon_at(config: GA3CConfig, frames: int) -> float:
@@ -104,7 +110,8 @@ def make_strategy(devices: tuple[str, ...] | None) -> tf.distribute.Strategy:
 class Learner:
     """Trains the shared model on batches of experience under a `tf.distribute` strategy.
 
-    Each replica takes every `replicas`-th row of the batch, so any batch size works
+    The batch is sequences (`[sequences, time, ...]`, see `Experience`). Each replica
+    takes every `replicas`-th sequence, never part of one, so any batch size works
     with any number of replicas. Each replica scales its loss by its share of the
     batch and the gradients are summed over replicas: the update is that of the mean
     loss over the whole batch, whatever the number of replicas.
@@ -115,49 +122,73 @@ class Learner:
         strategy: where the training step runs.
         config: loss coefficients and clipping.
         observation_size: length of one flat observation.
+        sequence_length: steps per sequence (the rollout length).
     """
 
     METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                 strategy: tf.distribute.Strategy, config: GA3CConfig, observation_size: int):
+                 strategy: tf.distribute.Strategy, config: GA3CConfig, observation_size: int,
+                 sequence_length: int | None = None):
         self.model = model
         self.optimizer = optimizer
         self.strategy = strategy
         self.config = config
         self.kind = model.action_spec.kind
         action_dtype = tf.int32 if self.kind == CATEGORICAL else tf.float32
+        self.state_width = 2 * model.state_size
+        time = sequence_length
         self._train = tf.function(self._train_step, input_signature=[
-            tf.TensorSpec((None, observation_size), tf.float32, name="observations"),
-            tf.TensorSpec((None, *model.action_spec.action_shape), action_dtype, name="actions"),
-            tf.TensorSpec((None,), tf.float32, name="returns"),
+            tf.TensorSpec((None, time, observation_size), tf.float32, name="observations"),
+            tf.TensorSpec((None, time, *model.action_spec.action_shape), action_dtype,
+                          name="actions"),
+            tf.TensorSpec((None, time), tf.float32, name="returns"),
+            tf.TensorSpec((None, time), tf.float32, name="episode_starts"),
+            tf.TensorSpec((None, self.state_width), tf.float32, name="initial_states"),
         ]).get_concrete_function()  # traced now, once: the batch dimension is None
 
-    def train(self, observations: np.ndarray, actions: np.ndarray,
-              returns: np.ndarray) -> dict[str, float]:
-        """One optimizer step on the batch; returns its metrics (batch means)."""
-        metrics = self._train(observations, actions, returns).numpy()
+    def train(self, observations: np.ndarray, actions: np.ndarray, returns: np.ndarray,
+              episode_starts: np.ndarray | None = None,
+              initial_states: np.ndarray | None = None) -> dict[str, float]:
+        """One optimizer step on a batch of sequences; returns its metrics (batch means).
+
+        Args:
+            observations: `[sequences, time, obs]`.
+            actions: `[sequences, time]` (or `[..., dims]` for continuous actions).
+            returns: `[sequences, time]`.
+            episode_starts: `[sequences, time]`, 1 where an episode starts (default: none).
+            initial_states: `[sequences, 2 * units]`, `(h, c)` before the first step
+                (default: zeros).
+        """
+        if episode_starts is None:
+            episode_starts = np.zeros(returns.shape, np.float32)
+        if initial_states is None:
+            initial_states = np.zeros((returns.shape[0], self.state_width), np.float32)
+        metrics = self._train(observations, actions, returns, episode_starts,
+                              initial_states).numpy()
         return dict(zip(self.METRICS, metrics.tolist(), strict=True))
 
-    def _train_step(self, observations, actions, returns):
-        per_replica = self.strategy.run(self._replica_step, args=(observations, actions, returns))
+    def _train_step(self, *batch):
+        per_replica = self.strategy.run(self._replica_step, args=batch)
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    def _replica_step(self, observations, actions, returns):
+    def _replica_step(self, observations, actions, returns, episode_starts, initial_states):
         config = self.config
         context = tf.distribute.get_replica_context()
         replicas = context.num_replicas_in_sync
-        total = tf.shape(actions)[0]
-        if replicas > 1:
-            rows = tf.range(context.replica_id_in_sync_group, total, replicas)
-            observations = tf.gather(observations, rows)
-            actions = tf.gather(actions, rows)
-            returns = tf.gather(returns, rows)
-        share = tf.cast(tf.shape(actions)[0], tf.float32) / tf.cast(tf.maximum(total, 1),
-                                                                     tf.float32)
+        total = tf.size(returns)
+        if replicas > 1:  # whole sequences per replica
+            rows = tf.range(context.replica_id_in_sync_group, tf.shape(returns)[0], replicas)
+            observations, actions, returns, episode_starts, initial_states = (
+                tf.gather(x, rows) for x in (observations, actions, returns, episode_starts,
+                                             initial_states))
+        share = tf.cast(tf.size(returns), tf.float32) / tf.cast(tf.maximum(total, 1),
+                                                                tf.float32)
         variables = self.model.trainable_variables
+        state = (tuple(tf.split(initial_states, 2, axis=-1)) if self.model.recurrent
+                 else None)
         with tf.GradientTape() as tape:
-            logits, values = self.model(observations)
+            logits, values, _ = self.model.unroll(observations, state, episode_starts)
             # The model has moved on since these actions were chosen: advantages come
             # from its current values, not from the values the agent saw.
             advantages = returns - tf.stop_gradient(values)
@@ -186,7 +217,10 @@ class Predictor:
     """Batched forward passes of the shared model: observations → policy outputs, values.
 
     The policy outputs are what the agents sample from (`tfa3c.distributions.sample`):
-    probabilities for a categorical policy, `[mean, log_std]` for a Gaussian one.
+    probabilities for a categorical policy, `[mean, log_std]` for a Gaussian one. A
+    recurrent policy's states travel with the observations (`[rows, 2 * units]`,
+    `(h, c)` side by side; zero columns for a feed-forward policy) and come back
+    advanced by one step.
     """
 
     def __init__(self, model: keras.Model, observation_size: int):
@@ -197,22 +231,32 @@ class Predictor:
         self._normalizer_lock = threading.Lock()
         categorical = model.action_spec.kind == CATEGORICAL
 
-        def forward(observations):
-            params, values = model(observations)
+        recurrent = model.recurrent
+        self.state_width = 2 * model.state_size
+        self.outputs = (model.num_actions if categorical else 2 * model.num_actions)
+
+        def forward(observations, states):
+            state = tuple(tf.split(states, 2, axis=-1)) if recurrent else ()
+            params, values, state = model.step(observations, state)
             outputs = tf.nn.softmax(params) if categorical else params
-            return tf.concat([outputs, values[:, None]], axis=1)
+            return tf.concat([outputs, values[:, None], *(state or (states,))], axis=1)
 
         self._forward = tf.function(forward, input_signature=[
             tf.TensorSpec((None, observation_size), tf.float32, name="observations"),
+            tf.TensorSpec((None, self.state_width), tf.float32, name="states"),
         ]).get_concrete_function()  # calling the concrete function skips argument binding
 
-    def predict(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Policy outputs `[batch, outputs]` and values `[batch]` in one forward pass."""
+    def predict(self, observations: np.ndarray, states: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Policy outputs `[batch, outputs]`, values `[batch]` and the next states."""
         if self.normalizer is not None:
             with self._normalizer_lock:
                 self.normalizer.update(observations)
-        outputs = self._forward(observations).numpy()
-        return outputs[:, :-1], outputs[:, -1]
+        if states is None:
+            states = np.zeros((len(observations), self.state_width), np.float32)
+        outputs = self._forward(observations, states).numpy()
+        width = self.outputs
+        return outputs[:, :width], outputs[:, width], outputs[:, width + 1:]
 
 
 # The agent -------------------------------------------------------------------------------
@@ -228,13 +272,20 @@ class GA3CAgent:
     is therefore finished one request after its last step, when V(next observation)
     and V(final observation) of that step are known.
 
+    With a recurrent policy the agent keeps each environment's state `(h, c)`: it
+    sends the state with each observation (`states_to_predict()`), keeps the state the
+    prediction returns, and resets it where an episode ends. A truncated episode's
+    final observation goes with the state that produced the episode's last action.
+
     Args:
         index: agent number (seeds its environments and sampling).
         config: the run's configuration.
         envs: environments to act in (default: `envs_per_agent` seeded ones).
+        state_size: units of each of `h` and `c` of a recurrent policy (0: feed-forward).
     """
 
-    def __init__(self, index: int, config: GA3CConfig, envs: EnvironmentGroup | None = None):
+    def __init__(self, index: int, config: GA3CConfig, envs: EnvironmentGroup | None = None,
+                 state_size: int = 0):
         self.index = index
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_agent
@@ -245,6 +296,10 @@ class GA3CAgent:
         self.action_spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
         self._final_observations = np.empty((0, self.envs.observation_size), np.float32)
+        self.state_width = 2 * state_size
+        self.states = np.zeros((self.num_envs, self.state_width), np.float32)
+        self._final_states = np.empty((0, self.state_width), np.float32)
+        self._starting = np.ones(self.num_envs, bool)  # next observation starts an episode
         self._new_rollout()
 
     def _new_rollout(self) -> None:
@@ -259,6 +314,8 @@ class GA3CAgent:
         self._truncated = np.empty((steps, num_envs), bool)
         self._next_values = np.zeros((steps, num_envs), np.float32)
         self._versions = np.empty(steps, np.int64)
+        self._starts = np.empty((steps, num_envs), bool)
+        self._initial_states = self.states
 
     def observations_to_predict(self) -> np.ndarray:
         """Current observations, then final observations of last step's truncated episodes."""
@@ -266,8 +323,17 @@ class GA3CAgent:
             return np.concatenate([self.envs.observations, self._final_observations])
         return self.envs.observations
 
+    def states_to_predict(self) -> np.ndarray:
+        """The recurrent states that go with `observations_to_predict()`, row for row."""
+        if not self.state_width:  # feed-forward: no columns, as many rows
+            return np.zeros((self.num_envs + len(self._final_observations), 0), np.float32)
+        if len(self._final_states):
+            return np.concatenate([self.states, self._final_states])
+        return self.states
+
     def act(self, probabilities: np.ndarray, values: np.ndarray, policy_version: int,
-            epsilon: float = 0.0) -> tuple[Experience | None, Transition]:
+            epsilon: float = 0.0, states: np.ndarray | None = None
+            ) -> tuple[Experience | None, Transition]:
         """Steps every environment on the prediction for `observations_to_predict()`.
 
         Args:
@@ -276,6 +342,8 @@ class GA3CAgent:
             values: `[rows]` V of the requested observations.
             policy_version: training updates applied when the prediction was made.
             epsilon: probability of a uniformly random action instead of a sample.
+            states: `[rows, 2 * units]` recurrent states after the predicted step
+                (needed for a recurrent policy).
 
         Returns:
             The finished rollout as experience (or None) and the step's transition.
@@ -300,23 +368,35 @@ class GA3CAgent:
         self._observations[t] = self.envs.observations
         self._actions[t] = actions
         self._versions[t] = policy_version
+        self._starts[t] = self._starting
         transition = self.envs.step(actions)
         self._rewards[t] = transition.rewards
         self._terminated[t] = transition.terminated
         self._truncated[t] = transition.truncated
         self._final_observations = transition.final_observations
+        done = transition.terminated | transition.truncated
+        self._starting = done
+        if self.state_width:
+            following = states[:num_envs]
+            self._final_states = following[transition.truncated]
+            if done.any():
+                following = following.copy()
+                following[done] = 0.0
+            self.states = following
         self._step = t + 1
         return experience, transition
 
     def _experience(self) -> Experience:
         steps, num_envs = self._actions.shape[:2]
         returns = discounted_returns(self._rewards * self.config.reward_scale, self._terminated,
-                                 self._truncated, self._next_values, self.config.gamma)
-        return Experience(
-            self._observations.reshape(steps * num_envs, -1),
-            self._actions.reshape(steps * num_envs, *self.action_spec.action_shape),
-            returns.reshape(-1),
-            np.repeat(self._versions, num_envs))
+                                     self._truncated, self._next_values, self.config.gamma)
+        return Experience(  # [time, envs, ...] → one sequence per environment
+            np.swapaxes(self._observations, 0, 1),
+            np.swapaxes(self._actions, 0, 1),
+            returns.T,
+            np.broadcast_to(self._versions, (num_envs, steps)),
+            self._starts.T.astype(np.float32),
+            self._initial_states)
 
     def close(self) -> None:
         """Closes the agent's environments."""
@@ -373,19 +453,16 @@ class GA3C(AsyncAlgorithm):
         self.strategy = make_strategy(config.devices)
         with self.strategy.scope():
             model = build_model(
-                FeedForwardActorCritic(
-                    self.num_actions, config.hidden_sizes, seed=config.seed,
-                    action_kind=self.action_spec.kind,
-                    action_low=self.action_spec.low or None,
-                    action_high=self.action_spec.high or None,
-                    normalize_observations=config.normalize_observations, name="global_model"),
+                network(config, self.action_spec, config.normalize_observations),
                 self.observation_size)
             optimizer = keras.optimizers.RMSprop(
                 config.learning_rate, rho=config.rho, epsilon=config.rms_epsilon)
             optimizer.build(model.trainable_variables)
-        self.learner = Learner(model, optimizer, self.strategy, config, self.observation_size)
+        self.learner = Learner(model, optimizer, self.strategy, config, self.observation_size,
+                               config.n_steps)
         self.predictor = Predictor(model, self.observation_size)
-        self.agents = [GA3CAgent(index, config) for index in range(config.agents)]
+        self.agents = [GA3CAgent(index, config, state_size=model.state_size)
+                       for index in range(config.agents)]
         return model, optimizer
 
     def _start_threads(self) -> None:
@@ -414,13 +491,14 @@ class GA3C(AsyncAlgorithm):
         statistics, config = self.statistics, self.config
         requests, responses = self.prediction_queue, self.response_queues[agent.index]
         while not self.stop_event.is_set():
-            requests.put((agent.index, agent.observations_to_predict()))
+            requests.put((agent.index, agent.observations_to_predict(),
+                          agent.states_to_predict()))
             response = self._get(responses)
             if response is None:
                 return
-            probabilities, values, version = response
+            probabilities, values, states, version = response
             epsilon = epsilon_at(config, statistics.env_steps)
-            experience, transition = agent.act(probabilities, values, version, epsilon)
+            experience, transition = agent.act(probabilities, values, version, epsilon, states)
             statistics.add_steps(agent.num_envs)
             if transition.episode_returns:
                 statistics.add_episodes(transition.episode_returns, transition.episode_lengths)
@@ -470,14 +548,18 @@ class GA3C(AsyncAlgorithm):
                     break
                 batch.append(request)
                 size += len(request[1])
-            observations = (batch[0][1] if len(batch) == 1 else
-                            np.concatenate([observations for _, observations in batch]))
+            if len(batch) == 1:
+                observations, states = batch[0][1], batch[0][2]
+            else:
+                observations = np.concatenate([request[1] for request in batch])
+                states = np.concatenate([request[2] for request in batch])
             version = self.policy_version
-            probabilities, values = self.predictor.predict(observations)
+            probabilities, values, next_states = self.predictor.predict(observations, states)
             start = 0
-            for agent_index, agent_observations in batch:
+            for agent_index, agent_observations, _ in batch:
                 end = start + len(agent_observations)
-                responses[agent_index].put((probabilities[start:end], values[start:end], version))
+                responses[agent_index].put((probabilities[start:end], values[start:end],
+                                            next_states[start:end], version))
                 start = end
             counters.forward_passes += 1
             counters.requests += len(batch)
@@ -504,17 +586,16 @@ class GA3C(AsyncAlgorithm):
                     break
                 batch.append(experience)
                 size += len(experience)
+            fields = ("observations", "actions", "returns", "policy_versions",
+                      "episode_starts", "initial_states")
             if len(batch) == 1:
-                observations, actions, returns, versions = (
-                    batch[0].observations, batch[0].actions, batch[0].returns,
-                    batch[0].policy_versions)
+                arrays = [getattr(batch[0], name) for name in fields]
             else:
-                observations = np.concatenate([item.observations for item in batch])
-                actions = np.concatenate([item.actions for item in batch])
-                returns = np.concatenate([item.returns for item in batch])
-                versions = np.concatenate([item.policy_versions for item in batch])
+                arrays = [np.concatenate([getattr(item, name) for item in batch])
+                          for name in fields]
+            observations, actions, returns, versions, starts, states = arrays
             lags = self.policy_version - versions
-            metrics = self.learner.train(observations, actions, returns)
+            metrics = self.learner.train(observations, actions, returns, starts, states)
             with self._version_lock:
                 self.policy_version += 1
             lag_mean, lag_max = float(lags.mean()), int(lags.max())

@@ -1,0 +1,267 @@
+"""The actor-critic policy: an encoder, an action distribution's parameters and a value.
+
+The encoder comes from `tfa3c.encoders` (MLP, LSTM or MLP then LSTM), the
+distribution from the action space (`tfa3c.distributions`), and the running
+observation statistics, when asked for, from `tfa3c.normalization`. The heads
+(`ActorCriticHeads`) turn the encoder's features into the distribution's parameters
+and the state value.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from tfa3c.distributions import CATEGORICAL, GAUSSIAN, KINDS, ActionSpec
+from tfa3c.encoders import LSTM, MLP, make_encoder
+from tfa3c.normalization import ObservationNormalizer
+
+_PACKAGE = "tfa3c"
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # a Gaussian policy's standard deviation: 0.007 to 7.4
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class NormalizedColumns(keras.initializers.Initializer):
+    """Gaussian weights whose every column (output unit) has L2 norm `stddev`.
+
+    The tutorial's initializer for the heads: a small policy scale keeps the first
+    policy close to uniform; the value head starts at unit scale.
+    """
+
+    def __init__(self, stddev: float = 1.0, seed: int | None = None):
+        self.stddev = stddev
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):  # noqa: D102
+        values = keras.random.normal(shape, seed=self.seed, dtype=dtype)
+        norms = ops.sqrt(ops.sum(ops.square(values), axis=0, keepdims=True))
+        return values * (self.stddev / norms)
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {"stddev": self.stddev, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ActorCriticHeads(keras.layers.Layer):
+    """The action distribution's parameters and the state value from torso features.
+
+    Categorical (`num_actions` actions): logits = features @ `policy_kernel`. Gaussian
+    (`num_actions` action dimensions): mean = features @ `policy_kernel`, and a learned
+    state-independent `log_std` per dimension; the parameters are `[mean, log_std]`
+    (see `tfa3c.distributions`). No biases, as the tutorial's heads.
+    """
+
+    def __init__(self, num_actions: int, policy_stddev: float = 0.01,
+                 value_stddev: float = 1.0, seed: int | None = None,
+                 action_kind: str = CATEGORICAL, **kwargs):
+        super().__init__(**kwargs)
+        self.num_actions = int(num_actions)
+        self.policy_stddev = policy_stddev
+        self.value_stddev = value_stddev
+        self.seed = seed
+        self.action_kind = action_kind
+
+    def build(self, features_shape) -> None:  # noqa: D102
+        features = int(features_shape[-1])
+        seed = self.seed
+        self.policy_kernel = self.add_weight(
+            name="policy_kernel", shape=(features, self.num_actions),
+            initializer=NormalizedColumns(self.policy_stddev, seed))
+        self.value_kernel = self.add_weight(
+            name="value_kernel", shape=(features, 1),
+            initializer=NormalizedColumns(self.value_stddev, None if seed is None else seed + 1))
+        if self.action_kind == GAUSSIAN:
+            self.log_std = self.add_weight(name="log_std", shape=(self.num_actions,),
+                                           initializer="zeros")
+
+    def call(self, features):
+        """`[..., features]` → distribution parameters `[..., params]`, values `[...]`."""
+        params = ops.matmul(features, self.policy_kernel)
+        if self.action_kind == GAUSSIAN:
+            # Bounded, so that neither the entropy bonus (up) nor a collapsing policy
+            # (down) can take the density to overflow; the loss, the export and the
+            # samplers all see the bounded value.
+            log_std = ops.broadcast_to(ops.clip(self.log_std, LOG_STD_MIN, LOG_STD_MAX),
+                                       ops.shape(params))
+            params = ops.concatenate([params, log_std], axis=-1)
+        values = ops.squeeze(ops.matmul(features, self.value_kernel), axis=-1)
+        return params, values
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "num_actions": self.num_actions,
+                "policy_stddev": self.policy_stddev, "value_stddev": self.value_stddev,
+                "seed": self.seed, "action_kind": self.action_kind}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ActorCritic(keras.Model):
+    """A policy: (observation normalizer →) encoder → action distribution and value.
+
+    The encoder (`tfa3c.encoders`) and the distribution (`tfa3c.distributions`, chosen
+    from the action space) are independent choices; A3C and GA3C, acting and training,
+    export and `play` all run this one model.
+
+    Two entry points serve every algorithm alike:
+
+    - `step(observations [b, obs], state)` → params `[b, P]`, values `[b]`, state: one
+      time step (acting). A feed-forward encoder passes `state` through unchanged.
+    - `unroll(observations [b, t, obs], initial_state, episode_starts)` → params
+      `[b, t, P]`, values `[b, t]`, final state: a rollout (training), with the
+      recurrent state reset to zeros where episodes start.
+
+    `call` is `unroll` for a recurrent encoder and, for a feed-forward one, params and
+    values of observations of any leading shape (`[b, obs]` → `[b, P]`, `[b]`).
+
+    Example:
+        >>> model = build_model(ActorCritic(2, encoder="mlp-lstm"), observation_size=4)
+        >>> params, values, state = model.step(tf.zeros((3, 4)), model.initial_state(3))
+    """
+
+    def __init__(self, num_actions: int, encoder: str = MLP, hidden_sizes=(16,),
+                 lstm_units: int = 16, activation: str = "relu",
+                 cell_clip: float | None = None, seed: int | None = None,
+                 action_kind: str = CATEGORICAL, action_low=None, action_high=None,
+                 normalize_observations: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if action_kind not in KINDS:
+            raise ValueError(f"action_kind must be one of {KINDS}, got {action_kind!r}")
+        if action_kind == GAUSSIAN and not (
+                action_low is not None and action_high is not None
+                and len(action_low) == len(action_high) == int(num_actions)):
+            raise ValueError(f"a Gaussian policy needs action_low and action_high with "
+                             f"{num_actions} bounds each (actions are clipped to them)")
+        self.num_actions = int(num_actions)
+        self.encoder = encoder
+        self.hidden_sizes = tuple(int(size) for size in hidden_sizes)
+        self.lstm_units = int(lstm_units)
+        self.activation = activation
+        self.cell_clip = cell_clip
+        self.seed = seed
+        self.action_kind = action_kind
+        self.action_low = None if action_low is None else [float(v) for v in action_low]
+        self.action_high = None if action_high is None else [float(v) for v in action_high]
+        self.normalize_observations = bool(normalize_observations)
+        self.normalizer = (ObservationNormalizer(name="normalizer")
+                           if self.normalize_observations else None)
+        self.torso = make_encoder(encoder, self.hidden_sizes, self.lstm_units, activation,
+                                  cell_clip, name="torso")
+        self.heads = ActorCriticHeads(num_actions, seed=seed, action_kind=action_kind,
+                                      name="heads")
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the encoder carries a state `(h, c)` from step to step."""
+        return self.torso.recurrent
+
+    @property
+    def state_size(self) -> int:
+        """Units of each of `h` and `c` (0 for a feed-forward encoder)."""
+        return self.torso.state_size
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        """The action distribution this network's head parameterizes."""
+        return ActionSpec(self.action_kind, self.num_actions, tuple(self.action_low or ()),
+                          tuple(self.action_high or ()))
+
+    def build(self, observations_shape) -> None:
+        """Builds for observations `[..., obs]`."""
+        self.observation_size = int(observations_shape[-1])
+        shape = (None, self.observation_size)
+        if self.normalizer is not None:
+            self.normalizer.build(shape)
+        self.torso.build(shape)
+        self.heads.build((None, self.torso.output_size))
+        self.built = True
+
+    def initial_state(self, batch_size) -> tuple:
+        """Zero `(h, c)` for `batch_size` sequences; `()` for a feed-forward encoder."""
+        return self.torso.initial_state(batch_size) if self.recurrent else ()
+
+    def _normalized(self, observations):
+        return observations if self.normalizer is None else self.normalizer(observations)
+
+    def step(self, observations, state=()):
+        """One step `[b, obs]`, state → params `[b, P]`, values `[b]`, state."""
+        observations = self._normalized(observations)
+        if self.recurrent:
+            features, state = self.torso.step(observations, state)
+        else:
+            features = self.torso(observations)
+        params, values = self.heads(features)
+        return params, values, state
+
+    def unroll(self, observations, initial_state=None, episode_starts=None):
+        """Rollouts `[b, t, obs]` → params `[b, t, P]`, values `[b, t]`, final state."""
+        observations = self._normalized(observations)
+        if self.recurrent:
+            features, state = self.torso(observations, initial_state, episode_starts)
+        else:
+            features, state = self.torso(observations), ()
+        params, values = self.heads(features)
+        return params, values, state
+
+    def call(self, observations, initial_state=None, episode_starts=None):
+        """`unroll` (recurrent), or params and values of `[..., obs]` (feed-forward)."""
+        if self.recurrent:
+            return self.unroll(observations, initial_state, episode_starts)
+        return self.heads(self.torso(self._normalized(observations)))
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "num_actions": self.num_actions,
+                "encoder": self.encoder, "hidden_sizes": list(self.hidden_sizes),
+                "lstm_units": self.lstm_units, "activation": self.activation,
+                "cell_clip": self.cell_clip, "seed": self.seed,
+                "action_kind": self.action_kind, "action_low": self.action_low,
+                "action_high": self.action_high,
+                "normalize_observations": self.normalize_observations}
+
+    @classmethod
+    def from_config(cls, config: dict):  # noqa: D102
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class RecurrentActorCritic(ActorCritic):
+    """An `ActorCritic` with the LSTM encoder: A3C's network (the design card's LSTM 16).
+
+    Kept as a name of its own so that exports and run folders from tfa3c 0.2 rebuild.
+    """
+
+    def __init__(self, num_actions: int, lstm_units: int = 16, seed: int | None = None,
+                 cell_clip: float | None = None, **kwargs):
+        kwargs.setdefault("encoder", LSTM)
+        super().__init__(num_actions, lstm_units=lstm_units, seed=seed, cell_clip=cell_clip,
+                         **kwargs)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FeedForwardActorCritic(ActorCritic):
+    """An `ActorCritic` with the MLP encoder: GA3C's brain (the design card's dense 16).
+
+    Kept as a name of its own so that exports and run folders from tfa3c 0.2 rebuild.
+    """
+
+    def __init__(self, num_actions: int, hidden_sizes=(16,), activation: str = "relu",
+                 seed: int | None = None, **kwargs):
+        kwargs.setdefault("encoder", MLP)
+        super().__init__(num_actions, hidden_sizes=hidden_sizes, activation=activation,
+                         seed=seed, **kwargs)
+
+
+def build_model(model: keras.Model, observation_size: int) -> keras.Model:
+    """Builds `model`'s weights for flat observations of `observation_size` and returns it."""
+    model.build((None, observation_size))
+    return model
+
+
+def network(config, spec: ActionSpec, normalize_observations: bool = False,
+            name: str = "global_model") -> ActorCritic:
+    """The (unbuilt) `ActorCritic` a training configuration asks for, for actions `spec`."""
+    gaussian = spec.kind == GAUSSIAN
+    return ActorCritic(
+        spec.size, encoder=config.encoder, hidden_sizes=config.hidden_sizes,
+        lstm_units=config.lstm_units, cell_clip=config.lstm_cell_clip, seed=config.seed,
+        action_kind=spec.kind, action_low=list(spec.low) if gaussian else None,
+        action_high=list(spec.high) if gaussian else None,
+        normalize_observations=normalize_observations, name=name)
