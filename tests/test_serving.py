@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from tfa3c.checkpoints import build_network
 from tfa3c.export import export_policy
-from tfa3c.policy import FeedForwardActorCritic, RecurrentActorCritic, build_model
+from tfa3c.policy import ActorCritic, FeedForwardActorCritic, RecurrentActorCritic, build_model
 
 from .conftest import ROOT, run_command
 
@@ -139,12 +139,12 @@ def assert_loaders_match_keras(model, path, inputs, tmp_path):
 
 def random_inputs(model, rng, batch=3):
     """Observations for STEPS steps (one step for feed-forward) and a non-zero state."""
-    recurrent = hasattr(model, "lstm_units")
+    recurrent = model.recurrent
     steps = STEPS if recurrent else 1
     inputs = {"observations": rng.normal(size=(steps, batch, OBS)).astype(np.float32)}
     if recurrent:
         for name in ("state_h", "state_c"):
-            inputs[name] = rng.normal(scale=0.5, size=(batch, model.lstm_units)).astype(
+            inputs[name] = rng.normal(scale=0.5, size=(batch, model.state_size)).astype(
                 np.float32)
     return inputs
 
@@ -157,10 +157,15 @@ def randomized(model, seed):
     return model
 
 
-@pytest.mark.parametrize("algo", ["a3c", "ga3c", "ga3c-continuous"])
+@pytest.mark.parametrize("algo", ["a3c", "ga3c", "ga3c-continuous", "ga3c-mlp-lstm-continuous"])
 def test_fresh_export_runs_under_every_loader_and_matches_keras(algo, tmp_path):
     if algo == "a3c":
         model = randomized(RecurrentActorCritic(2, 8, cell_clip=0.7), seed=1)
+    elif algo == "ga3c-mlp-lstm-continuous":  # a recurrent GA3C with a Gaussian head
+        model = randomized(ActorCritic(2, encoder="mlp-lstm", hidden_sizes=(16,), lstm_units=6,
+                                       action_kind="gaussian", action_low=[-0.5, -1.0],
+                                       action_high=[0.5, 2.0]), seed=7)
+        algo = "ga3c"
     elif algo == "ga3c":
         model = randomized(FeedForwardActorCritic(2, (16, 8)), seed=2)
     else:  # two action dimensions, the mean clipped to [-0.5, 0.5] x [-1, 2]
@@ -171,11 +176,11 @@ def test_fresh_export_runs_under_every_loader_and_matches_keras(algo, tmp_path):
     path = export_policy(model, str(tmp_path / "models"), f"{algo}_cartpole", algo=algo,
                          env_id="CartPole-v1")
     inputs = random_inputs(model, np.random.default_rng(3))
-    width = model.lstm_units if algo == "a3c" else 0
+    width = model.state_size
     # Bad inputs through the session loader: wrong width, rank, batch size.
     inputs["bad/observation/width"] = np.zeros((3, OBS + 1), np.float32)
     inputs["bad/observation/rank"] = np.zeros((3, 1, OBS), np.float32)
-    if algo == "a3c":
+    if model.recurrent:
         inputs["bad/state_h/width"] = np.zeros((3, width + 1), np.float32)
         inputs["bad/state_c/batch"] = np.zeros((2, width), np.float32)
     errors = assert_loaders_match_keras(model, path, inputs, tmp_path)
@@ -184,7 +189,7 @@ def test_fresh_export_runs_under_every_loader_and_matches_keras(algo, tmp_path):
     assert "observation" in errors["bad/observation/width"]
     assert f"(None, {OBS})" in errors["bad/observation/width"]
     assert "observation" in errors["bad/observation/rank"]
-    if algo == "a3c":
+    if model.recurrent:
         assert "state_h" in errors["bad/state_h/width"]
         assert f"(None, {width})" in errors["bad/state_h/width"]
         # Rows that do not match the observation's pass the client: the graph says so.
@@ -243,15 +248,15 @@ def test_saved_model_cli_run_on_the_shipped_policy(name):
     path, model = shipped_model(name)
     observation = [[0.01, -0.02, 0.03, 0.04]]
     expressions = [f"observation={observation}"]
-    if hasattr(model, "lstm_units"):
-        state = [[0.1] * model.lstm_units]
+    if model.recurrent:
+        state = [[0.1] * model.state_size]
         expressions += [f"state_h={state}", f"state_c={state}"]
     result = saved_model_cli("run", "--dir", str(path), "--tag_set", "serve",
                              "--signature_def", "action", "--input_exprs", ";".join(expressions))
     assert result.returncode == 0, result.stderr[-3000:]
     outputs = parse_cli_outputs(result.stdout)
     inputs = {"observations": np.array([observation], np.float32)}
-    if hasattr(model, "lstm_units"):
+    if model.recurrent:
         inputs.update(state_h=np.array(state, np.float32), state_c=np.array(state, np.float32))
     [expected] = keras_rollout(model, inputs)
     assert set(outputs) == set(expected), result.stdout
@@ -261,13 +266,13 @@ def test_saved_model_cli_run_on_the_shipped_policy(name):
 
 def test_saved_model_cli_names_a_bad_state():
     path, model = shipped_model("a3c_cartpole")
-    good = [[0.0] * model.lstm_units]
+    good = [[0.0] * model.state_size]
     result = saved_model_cli("run", "--dir", str(path), "--tag_set", "serve",
                              "--signature_def", "action", "--input_exprs",
                              f"observation=[[0.0,0.0,0.0,0.0]];state_h={good};"
                              f"state_c={good * 2}")  # two rows for one observation
     assert result.returncode != 0
-    assert (f"state_c must have shape [batch, {model.lstm_units}] with the same batch as "
+    assert (f"state_c must have shape [batch, {model.state_size}] with the same batch as "
             "observation" in result.stderr), result.stderr[-2000:]
 
 

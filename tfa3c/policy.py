@@ -250,8 +250,13 @@ class FeedForwardActorCritic(ActorCritic):
 
 
 def build_model(model: keras.Model, observation_size: int) -> keras.Model:
-    """Builds `model`'s weights for flat observations of `observation_size` and returns it."""
-    model.build((None, observation_size))
+    """Builds `model`'s weights for flat observations of `observation_size` and returns it.
+
+    A recurrent model is built for sequences `[batch, time, obs]`, the shape its `call`
+    takes (Keras traces `call` with the build shape when exporting).
+    """
+    recurrent = getattr(model, "recurrent", False)
+    model.build((None, None, observation_size) if recurrent else (None, observation_size))
     return model
 
 
