@@ -122,6 +122,33 @@ def test_agent_builds_n_step_returns_by_hand(tmp_path):
                                   [[1, 1, 1], [0, 0, 1], [1, 0, 0]])
 
 
+def test_recurrent_agent_carries_resets_and_bootstraps_from_the_right_states(tmp_path):
+    # A fake predictor whose next state is the observation's first component (+ 0.5), so
+    # that every state names the observation that produced it.
+    config = small_config(tmp_path, n_steps=3)
+    agent = GA3CAgent(0, config, envs=ScriptedEnvs(), state_size=1)
+    sent = []
+    experience = None
+    for step in range(4):
+        observations, states = agent.observations_to_predict(), agent.states_to_predict()
+        assert states.shape == (len(observations), 2)
+        sent.append(states[:, 0].tolist())
+        following = np.repeat(observations[:, :1] + 0.5, 2, axis=1).astype(np.float32)
+        experience, _ = agent.act(np.full((len(observations), 2), 0.5),
+                                  observations[:, 0].copy(), step, states=following)
+    # Step 0 starts from zeros. Env 2 was truncated at step 0: its state was reset, and its
+    # final observation went with the state that produced its last action (100.5 + 2).
+    assert sent[0] == [0.0, 0.0, 0.0]
+    assert sent[1] == [100.5, 101.5, 0.0, 102.5]
+    # Env 0 terminated at step 1: reset, no final observation.
+    assert sent[2] == [0.0, 111.5, 112.5]
+    # Env 1 truncated at step 2 (its final observation goes with 121.5), env 2 terminated.
+    assert sent[3] == [120.5, 0.0, 0.0, 121.5]
+    np.testing.assert_array_equal(experience.initial_states, np.zeros((3, 2)))
+    # The next rollout starts from the states after step 2.
+    assert agent._initial_states[:, 0].tolist() == sent[3][:3]
+
+
 def test_epsilon_schedule():
     config = GA3CConfig()
     assert epsilon_at(config, 0) == pytest.approx(0.4)
