@@ -22,3 +22,17 @@ def run_command(args, timeout=120, **kwargs):
 @pytest.fixture
 def root():
     return ROOT
+
+
+def randomized(model, observation_size=4, seed=0):
+    """`model` built for `observation_size` with weights larger than the initializer's,
+    so that any mismatch between two computations of it would show."""
+    import numpy as np
+
+    from tfa3c.policy import build_model
+
+    build_model(model, observation_size)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    return model

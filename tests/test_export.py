@@ -15,7 +15,7 @@ from tfa3c import cli
 from tfa3c.export import export_policy
 from tfa3c.policy import FeedForwardActorCritic, RecurrentActorCritic, build_model
 
-from .conftest import ROOT, run_command
+from .conftest import ROOT, randomized, run_command
 
 OBS = 4
 ACTIONS = 2
@@ -55,15 +55,6 @@ PLAIN_PLAYER = textwrap.dedent("""
     assert not any(name.startswith("tfa3c") for name in sys.modules), "tfa3c was imported"
     print(json.dumps(results))
 """)
-
-
-def randomized(model, seed=0):
-    """Larger weights than the initializer's, so that any mismatch would show."""
-    build_model(model, OBS)
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32)
-                       for w in model.get_weights()])
-    return model
 
 
 def softmax(logits):

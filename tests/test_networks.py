@@ -13,6 +13,8 @@ from tfa3c.acting import (
 )
 from tfa3c.policy import ActorCritic, FeedForwardActorCritic, RecurrentActorCritic, build_model
 
+from .conftest import randomized
+
 
 def randomized_recurrent(obs=4, actions=3, units=8, seed=0):
     model = build_model(RecurrentActorCritic(actions, units), obs)
@@ -86,14 +88,6 @@ def test_initial_state_matters():
     zero = model(observations)[0]
     other = model(observations, (np.ones((2, 8), np.float32), np.ones((2, 8), np.float32)))[0]
     assert np.abs(zero - other).max() > 1e-3
-
-
-def randomized(model, obs=4, seed=0):
-    build_model(model, obs)
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32)
-                       for w in model.get_weights()])
-    return model
 
 
 def flat_weights(model):
