@@ -1,4 +1,4 @@
-"""A3C: worker threads act with the LSTM actor-critic and update one global model.
+"""A3C: worker threads act with the actor-critic (LSTM by default) and update one global model.
 
 What a worker does (`A3CWorker`: act, build returns, compute gradients on its local
 model) is kept apart from how it is hosted (a thread loop in `A3C`), so a worker can
@@ -19,8 +19,8 @@ from tfa3c.acting import acting_policy, softmax, unflatten
 from tfa3c.config import A3CConfig
 from tfa3c.distributions import CATEGORICAL
 from tfa3c.envs import EnvironmentGroup
-from tfa3c.losses import actor_critic_terms, total_loss
-from tfa3c.policy import build_model, network
+from tfa3c.losses import actor_critic_loss
+from tfa3c.policy import build_model, network, split_state
 from tfa3c.returns import returns_and_advantages, standardize
 from tfa3c.statistics import EpisodeStatistics
 from tfa3c.training import AsyncAlgorithm
@@ -31,15 +31,15 @@ class Rollout:
     """`n_steps` steps of a worker's environments, `[time, envs]` arrays."""
 
     observations: np.ndarray  # [T, N, obs]
-    actions: np.ndarray  # [T, N]
+    actions: np.ndarray  # [T, N], or [T, N, dims] for continuous actions
     rewards: np.ndarray  # [T, N], scaled
     values: np.ndarray  # [T, N], V(s_t) from the acting weights
     next_values: np.ndarray  # [T, N], V(s_{t+1}) where truncated and at t = T-1
     terminated: np.ndarray  # [T, N]
     truncated: np.ndarray  # [T, N]
     episode_starts: np.ndarray  # [T, N], s_t is an episode's first observation
-    initial_h: np.ndarray  # [N, units], LSTM state the rollout started from
-    initial_c: np.ndarray
+    initial_h: np.ndarray  # [N, units], recurrent state the rollout started from
+    initial_c: np.ndarray  # (units 0: a feed-forward encoder)
 
 
 METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
@@ -199,7 +199,7 @@ class GroupGradients:
         self.config = config
         self.model = model
         self.kind = model.action_spec.kind
-        self.action_width = max(1, len(model.action_spec.action_shape) and model.num_actions)
+        self.action_width = int(np.prod(model.action_spec.action_shape))  # 1 if discrete
         self.shapes = [tuple(v.shape) for v in model.trainable_variables]
         self.num_groups = len(groups)
         # Groups as rows of an index table, padded to the largest group with environment
@@ -247,17 +247,15 @@ class GroupGradients:
         model, config = self.model, self.config
         mapping = list(zip(model.trainable_variables, weights, strict=True))
         with keras.StatelessScope(state_mapping=mapping):
-            state = tuple(tf.split(initial_state, 2, axis=-1)) if model.recurrent else None
+            state = split_state(initial_state) if model.recurrent else None
             params, values, _ = model.unroll(observations, state, starts)
-        policy, value, entropy = actor_critic_terms(params, values, actions, advantages,
-                                                    returns, kind=self.kind)
-        # Means over the group's real environments and all steps.
-        weighting = mask[:, None] / (config.n_steps * tf.reduce_sum(mask))
-        policy_loss, value_loss, entropy = (tf.reduce_sum(term * weighting)
-                                            for term in (policy, value, entropy))
-        loss = total_loss(policy_loss, value_loss, entropy, config.value_coef,
-                          config.entropy_coef)
-        return tf.stack([loss, policy_loss, value_loss, entropy])
+        # Means over the group's real environments (padding is masked out) and all steps.
+        loss, metrics = actor_critic_loss(
+            params, values, actions, advantages, returns,
+            mask=tf.broadcast_to(mask[:, None], tf.shape(values)),
+            value_coef=config.value_coef, entropy_coef=config.entropy_coef, kind=self.kind)
+        return tf.stack([loss, metrics["policy_loss"], metrics["value_loss"],
+                         metrics["entropy"]])
 
     def _gradients(self, weights, steps, initial_state):
         config, groups = self.config, self.num_groups
@@ -365,7 +363,7 @@ def update_groups(num_envs: int, envs_per_update: int) -> list[np.ndarray]:
 
 
 class A3C(AsyncAlgorithm):
-    """Asynchronous advantage actor-critic with an LSTM network (Mnih et al., 2016).
+    """Asynchronous advantage actor-critic (Mnih et al., 2016); LSTM 16 by default.
 
     Example:
         >>> summary = A3C(A3CConfig(env_id="CartPole-v1", max_seconds=30)).learn()

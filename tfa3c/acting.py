@@ -14,11 +14,14 @@ Training always runs the Keras model.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from tfa3c.distributions import CATEGORICAL, GAUSSIAN
 from tfa3c.distributions import sample_categorical as sample_actions  # noqa: F401 (API)
 from tfa3c.encoders import LSTM, MLP, MLP_LSTM
+from tfa3c.policy import LOG_STD_MAX, LOG_STD_MIN
 
 _ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0.0),
@@ -48,8 +51,6 @@ def unflatten(weights, shapes: list[tuple[int, ...]]) -> list:
     if isinstance(weights, np.ndarray):
         parts = np.split(weights, np.cumsum(sizes)[:-1])
         return [part.reshape(shape) for part, shape in zip(parts, shapes, strict=True)]
-    import tensorflow as tf
-
     parts = tf.split(weights, sizes)
     return [tf.reshape(part, shape) for part, shape in zip(parts, shapes, strict=True)]
 
@@ -100,8 +101,6 @@ class NumpyPolicy:
         self.head_kernel = np.concatenate([named["heads/policy_kernel"],
                                            named["heads/value_kernel"]], axis=1)
         if self.kind == GAUSSIAN:
-            from tfa3c.policy import LOG_STD_MAX, LOG_STD_MIN
-
             self.log_std = np.clip(named["heads/log_std"], LOG_STD_MIN, LOG_STD_MAX)
         return self
 
@@ -140,14 +139,10 @@ class TensorFlowPolicy:
     """
 
     def __init__(self, model, _function=None):
-        import tensorflow as tf
-
         self.model = model
         self.units = model.state_size
         self.shapes = [tuple(variable.shape) for variable in model.trainable_variables]
         if _function is None:
-            import keras
-
             variables = model.trainable_variables
             size = sum(int(np.prod(shape)) for shape in self.shapes)
             units, observation_size = self.units, model.observation_size
@@ -177,7 +172,7 @@ class TensorFlowPolicy:
 
     def load(self, weights: np.ndarray) -> TensorFlowPolicy:
         """Takes a snapshot: the model's trainable weights, flat."""
-        self.weights = weights
+        self.weights = tf.constant(weights)  # converted once, not on every step
         return self
 
     def step(self, observations: np.ndarray, h: np.ndarray, c: np.ndarray):

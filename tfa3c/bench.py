@@ -251,7 +251,6 @@ def _stop(process: subprocess.Popen):
     return status, usage
 
 
-
 ENV_LIMIT_BLOCKS = 5
 
 
@@ -520,13 +519,10 @@ def run(args: argparse.Namespace) -> int:
         or (QUICK_SCALING["ga3c"] if quick else SCALING["ga3c"][1]),
     }
 
-    from tfa3c.distributions import CATEGORICAL, action_spec
     from tfa3c.envs import make_env
 
     env_id = args.env_id
-    probe = make_env(env_id)  # an unknown id or unsupported spaces: one line, exit 2
-    discrete = action_spec(env_id, probe.action_space).kind == CATEGORICAL
-    probe.close()
+    make_env(env_id).close()  # an unknown id or unsupported spaces: one line, exit 2
     if target_return(env_id) is None:
         raise UserInputError(f"{env_id} has no reward_threshold, so no run could count as "
                              "solved; benchmark an environment that has one, or one of "
@@ -545,11 +541,6 @@ def run(args: argparse.Namespace) -> int:
     commands: dict[str, list[str]] = {}
     unavailable: dict[str, str] = {}
     for algo in names:
-        if algo == "a3c" and not discrete:
-            unavailable[algo] = f"A3C supports Discrete actions only; {env_id} is continuous"
-            if explicit:
-                raise UserInputError(f"--algos a3c: {unavailable[algo]}")
-            continue
         try:
             commands[algo] = training_command(algo, root, env_id)
         except UserInputError as error:

@@ -57,7 +57,6 @@ def read_peer(path: str | os.PathLike) -> list[dict[str, Any]]:
     return runs
 
 
-
 # Aggregation --------------------------------------------------------------------------
 def describe(values: Iterable[float | None]) -> dict[str, float] | None:
     """Median, min and max of the values that are not None (None if there are none)."""
@@ -146,4 +145,3 @@ def compare(stats: dict[str, Any], peer: dict[str, Any] | None,
     result["fraction_of_vector_env"] = _ratio(sps, limit.get("vector_steps_per_second"))
     result["fraction_of_bare_env"] = _ratio(sps, limit.get("bare_steps_per_second"))
     return result
-

@@ -11,6 +11,7 @@ from tfa3c.bench_figures import (
     FIGURES,
     VECTOR_ENVS,
     compare,
+    describe,
     median_of,
 )
 
@@ -48,12 +49,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 def _median_return(runs: Sequence[dict[str, Any]]) -> float | None:
     """Median over runs of the mean return of their last 100 episodes at their stop."""
-    values = sorted(float(r["summary"]["mean_return_100"]) for r in runs
-                    if (r.get("summary") or {}).get("mean_return_100") is not None)
-    if not values:
-        return None
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    stats = describe((r.get("summary") or {}).get("mean_return_100") for r in runs)
+    return None if stats is None else stats["median"]
 
 
 def render_results(data: dict[str, Any], json_name: str) -> str:
@@ -272,5 +269,3 @@ def render_results(data: dict[str, Any], json_name: str) -> str:
               "```", meta["command"], "```", "",
               "See [README.md](README.md) for the peer and the options.", ""]
     return "\n".join(lines)
-
-

@@ -19,15 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfa3c.errors import CheckpointError
+from tfa3c.errors import CheckpointError, first_line
 from tfa3c.layout import CHECKPOINT_FOLDER, NETWORK_FILE
 from tfa3c.statistics import WINDOW, Counters
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, or its type's name if it has none."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def network_description(model: keras.Model) -> dict:

@@ -46,6 +46,11 @@ class ActionSpec:
     high: tuple[float, ...] = ()
 
     @property
+    def params_size(self) -> int:
+        """Width of the distribution's parameters: logits, or `[mean, log_std]`."""
+        return self.size if self.kind == CATEGORICAL else 2 * self.size
+
+    @property
     def action_shape(self) -> tuple[int, ...]:
         """Shape of one action: `()` for categorical, `(size,)` for Gaussian."""
         return () if self.kind == CATEGORICAL else (self.size,)

@@ -18,9 +18,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tfa3c.config import ENCODERS
+
 _PACKAGE = "tfa3c"
-MLP, LSTM, MLP_LSTM = "mlp", "lstm", "mlp-lstm"
-ENCODERS = (MLP, LSTM, MLP_LSTM)
+MLP, LSTM, MLP_LSTM = ENCODERS
 
 
 def lstm_step(observations, state, kernel, bias, cell_clip: float | None = None):

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 from tfa3c.distributions import CATEGORICAL, action_spec, clip
-from tfa3c.errors import EnvironmentSpecError
+from tfa3c.errors import EnvironmentSpecError, first_line
 
 
 def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -104,7 +104,7 @@ def make_env(env_id: str, seed: int | None = None, env_kwargs: dict[str, Any] | 
         arguments = f" with {json.dumps(env_kwargs)}" if env_kwargs else ""
         raise EnvironmentSpecError(
             f"environment {env_id!r} could not be made{arguments}: "
-            f"{(str(error).splitlines() or [type(error).__name__])[0]}") from None
+            f"{first_line(error)}") from None
     try:
         check_spaces(env_id, env.observation_space, env.action_space)
     except EnvironmentSpecError:

@@ -19,3 +19,9 @@ class CheckpointError(UserInputError):
 
 class TrainingError(RuntimeError):
     """A worker, agent, predictor or trainer thread failed; training was stopped."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name if it has none."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -14,8 +14,9 @@ Signatures (listed by `saved_model_cli show --dir PATH --all`):
   `log_std` float32 `[batch, dims]`, `value`.
 - recurrent encoder (`lstm`, `mlp-lstm`; A3C's default): `get_initial_state`:
   `batch_size` int32 scalar → `state_h`, `state_c` float32 `[batch, units]`; `action`
-  and `serving_default`: `observation`, `state_h`, `state_c` → `action`,
-  `probabilities`, `value`, `state_h`, `state_c`.
+  and `serving_default`: `observation`, `state_h`, `state_c` → the feed-forward
+  outputs (`action`, `probabilities` or `mean` and `log_std`, `value`), `state_h`,
+  `state_c`.
 - both: `get_metadata` → string scalars (see `METADATA_KEYS`).
 
 The SavedModel holds only the model's weights and these graphs, written by Keras'

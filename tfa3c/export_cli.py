@@ -70,23 +70,24 @@ def build_network(algo: str, config: dict, run_dir: str | None = None):
     if description is not None:
         return from_description(description)
 
-    from tfa3c.distributions import CATEGORICAL, action_spec
+    from types import SimpleNamespace
+
+    from tfa3c.distributions import action_spec
     from tfa3c.envs import make_env
-    from tfa3c.policy import ActorCritic, build_model
+    from tfa3c.policy import build_model, network
 
     env = make_env(config["env_id"], env_kwargs=config.get("env_kwargs") or {})
     observation_size = int(env.observation_space.shape[0])
     spec = action_spec(config["env_id"], env.action_space)
     env.close()
-    gaussian = spec.kind != CATEGORICAL
     # Runs from before the encoder option: A3C's LSTM, GA3C's MLP.
-    model = ActorCritic(
-        spec.size, encoder=config.get("encoder", "lstm" if algo == "a3c" else "mlp"),
+    options = SimpleNamespace(
+        encoder=config.get("encoder", "lstm" if algo == "a3c" else "mlp"),
         hidden_sizes=tuple(config.get("hidden_sizes", (16,))),
-        lstm_units=int(config.get("lstm_units", 16)), cell_clip=config.get("lstm_cell_clip"),
-        action_kind=spec.kind, action_low=list(spec.low) if gaussian else None,
-        action_high=list(spec.high) if gaussian else None,
-        normalize_observations=bool(config.get("normalize_observations", False)))
+        lstm_units=int(config.get("lstm_units", 16)), lstm_cell_clip=config.get("lstm_cell_clip"),
+        seed=config.get("seed"))
+    model = network(options, spec, bool(config.get("normalize_observations", False)),
+                    name="actor_critic")
     return build_model(model, observation_size)
 
 
@@ -98,7 +99,7 @@ def restore_latest(model, run_dir: str) -> tuple[str, int]:
     """
     import tensorflow as tf
 
-    from tfa3c.checkpoints import first_line
+    from tfa3c.errors import first_line
 
     directory = os.path.join(run_dir, CHECKPOINT_FOLDER)
     path = tf.train.latest_checkpoint(directory) if os.path.isdir(directory) else None

@@ -12,7 +12,8 @@ A batched forward pass costs 1.5-7 µs per observation against 130-430 µs for o
 observation, and Python threads share one interpreter lock, so the design keeps the
 per-step Python work small: one queue round trip per agent step, NumPy on arrays of
 all an agent's environments, and no eager TensorFlow ops outside the two
-`tf.function`s.
+`tf.function`s (but for the one assignment of `--normalize-observations`' statistics
+per forward pass).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tfa3c.distributions import CATEGORICAL
 from tfa3c.envs import EnvironmentGroup, Transition
 from tfa3c.errors import ConfigError
 from tfa3c.losses import actor_critic_loss
-from tfa3c.policy import build_model, network
+from tfa3c.policy import build_model, network, split_state
 from tfa3c.returns import discounted_returns
 from tfa3c.training import AsyncAlgorithm, configure_threads
 
@@ -185,8 +186,7 @@ class Learner:
         share = tf.cast(tf.size(returns), tf.float32) / tf.cast(tf.maximum(total, 1),
                                                                 tf.float32)
         variables = self.model.trainable_variables
-        state = (tuple(tf.split(initial_states, 2, axis=-1)) if self.model.recurrent
-                 else None)
+        state = split_state(initial_states) if self.model.recurrent else None
         with tf.GradientTape() as tape:
             logits, values, _ = self.model.unroll(observations, state, episode_starts)
             # The model has moved on since these actions were chosen: advantages come
@@ -231,32 +231,46 @@ class Predictor:
         self._normalizer_lock = threading.Lock()
         categorical = model.action_spec.kind == CATEGORICAL
 
-        recurrent = model.recurrent
+        self.recurrent = recurrent = model.recurrent
         self.state_width = 2 * model.state_size
-        self.outputs = (model.num_actions if categorical else 2 * model.num_actions)
+        self.outputs = model.action_spec.params_size
+        signature = [tf.TensorSpec((None, observation_size), tf.float32, name="observations")]
+        if recurrent:
+            signature.append(tf.TensorSpec((None, self.state_width), tf.float32, name="states"))
 
-        def forward(observations, states):
-            state = tuple(tf.split(states, 2, axis=-1)) if recurrent else ()
+        def outputs_of(observations, state):
             params, values, state = model.step(observations, state)
             outputs = tf.nn.softmax(params) if categorical else params
-            return tf.concat([outputs, values[:, None], *(state or (states,))], axis=1)
+            return tf.concat([outputs, values[:, None], *state], axis=1)
 
-        self._forward = tf.function(forward, input_signature=[
-            tf.TensorSpec((None, observation_size), tf.float32, name="observations"),
-            tf.TensorSpec((None, self.state_width), tf.float32, name="states"),
-        ]).get_concrete_function()  # calling the concrete function skips argument binding
+        if recurrent:
+            def forward(observations, states):
+                return outputs_of(observations, split_state(states))
+        else:
+            def forward(observations):
+                return outputs_of(observations, ())
+
+        # Calling the concrete function skips argument binding.
+        self._forward = tf.function(forward, input_signature=signature).get_concrete_function()
 
     def predict(self, observations: np.ndarray, states: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Policy outputs `[batch, outputs]`, values `[batch]` and the next states."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Policy outputs `[batch, outputs]`, values `[batch]` and the next states.
+
+        A feed-forward policy takes no states and returns None for them.
+        """
         if self.normalizer is not None:
             with self._normalizer_lock:
                 self.normalizer.update(observations)
-        if states is None:
-            states = np.zeros((len(observations), self.state_width), np.float32)
-        outputs = self._forward(observations, states).numpy()
+        if not self.recurrent:
+            outputs = self._forward(observations).numpy()
+        else:
+            if states is None:
+                states = np.zeros((len(observations), self.state_width), np.float32)
+            outputs = self._forward(observations, states).numpy()
         width = self.outputs
-        return outputs[:, :width], outputs[:, width], outputs[:, width + 1:]
+        next_states = outputs[:, width + 1:] if self.recurrent else None
+        return outputs[:, :width], outputs[:, width], next_states
 
 
 # The agent -------------------------------------------------------------------------------
@@ -323,10 +337,13 @@ class GA3CAgent:
             return np.concatenate([self.envs.observations, self._final_observations])
         return self.envs.observations
 
-    def states_to_predict(self) -> np.ndarray:
-        """The recurrent states that go with `observations_to_predict()`, row for row."""
-        if not self.state_width:  # feed-forward: no columns, as many rows
-            return np.zeros((self.num_envs + len(self._final_observations), 0), np.float32)
+    def states_to_predict(self) -> np.ndarray | None:
+        """The recurrent states that go with `observations_to_predict()`, row for row.
+
+        None for a feed-forward policy.
+        """
+        if not self.state_width:
+            return None
         if len(self._final_states):
             return np.concatenate([self.states, self._final_states])
         return self.states
@@ -552,14 +569,16 @@ class GA3C(AsyncAlgorithm):
                 observations, states = batch[0][1], batch[0][2]
             else:
                 observations = np.concatenate([request[1] for request in batch])
-                states = np.concatenate([request[2] for request in batch])
+                states = (np.concatenate([request[2] for request in batch])
+                          if self.predictor.recurrent else None)
             version = self.policy_version
             probabilities, values, next_states = self.predictor.predict(observations, states)
             start = 0
             for agent_index, agent_observations, _ in batch:
                 end = start + len(agent_observations)
-                responses[agent_index].put((probabilities[start:end], values[start:end],
-                                            next_states[start:end], version))
+                responses[agent_index].put((
+                    probabilities[start:end], values[start:end],
+                    None if next_states is None else next_states[start:end], version))
                 start = end
             counters.forward_passes += 1
             counters.requests += len(batch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfa3c import distributions
+from tfa3c.distributions import CATEGORICAL
 
 
 def actor_critic_terms(
@@ -14,7 +15,7 @@ def actor_critic_terms(
     advantages: tf.Tensor,
     returns: tf.Tensor,
     log_epsilon: float = 0.0,
-    kind: str = "categorical",
+    kind: str = CATEGORICAL,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Per-entry policy loss, squared value error and entropy, each shaped like `values`.
 
@@ -46,18 +47,19 @@ def actor_critic_loss(
     value_coef: float = 0.5,
     entropy_coef: float = 0.01,
     log_epsilon: float = 0.0,
-    kind: str = "categorical",
+    kind: str = CATEGORICAL,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Policy gradient on advantages, squared value error and an entropy bonus.
 
     total = policy_loss + value_coef * value_loss - entropy_coef * entropy, where
     policy_loss = -mean(log pi(a|s) * A), value_loss = mean((G - V(s))^2) and
-    entropy = mean(-sum pi log pi). Every mean is over the unmasked entries.
+    entropy = mean of the distribution's entropy. Every mean is over the unmasked entries.
 
     Args:
-        logits: `[..., actions]` policy logits.
+        logits: `[..., params]` the distribution's parameters: logits (categorical) or
+            `[mean, log_std]` (Gaussian).
         values: `[...]` predicted values V(s).
-        actions: `[...]` integer actions taken.
+        actions: `[...]` integer actions taken (categorical), or `[..., dims]` (Gaussian).
         advantages: `[...]` advantages (treated as constants).
         returns: `[...]` value targets (treated as constants).
         mask: optional `[...]` 1 for real entries, 0 for padding.

@@ -66,7 +66,9 @@ class ObservationNormalizer(keras.layers.Layer):
         rows = observations.shape[0]
         if rows == 0:
             return
-        if self._shadow is None:  # first update, or after a checkpoint restore
+        # The first update copies the variable: a resume restores the checkpoint before
+        # training starts, so before any update.
+        if self._shadow is None:
             self._shadow = self.statistics.numpy().astype(np.float64)
         size = self.size
         old_mean, old_variance = self._shadow[:size], self._shadow[size:2 * size]

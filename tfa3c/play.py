@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from tfa3c.errors import UserInputError
+from tfa3c.errors import UserInputError, first_line
 from tfa3c.layout import existing_versions
 
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -98,7 +98,9 @@ class LoadedPolicy:
     @property
     def action_kind(self) -> str:
         """`categorical` or `gaussian` (exports without the key are categorical)."""
-        return self.metadata.get("action_kind", "categorical")
+        from tfa3c.distributions import CATEGORICAL
+
+        return self.metadata.get("action_kind", CATEGORICAL)
 
     def initial_state(self, batch_size: int = 1) -> dict[str, Any]:
         """Zero recurrent state (`state_h`, `state_c`); empty for feed-forward policies."""
@@ -110,7 +112,11 @@ class LoadedPolicy:
             batch_size=tf.constant(batch_size, tf.int32)))
 
     def action(self, observations, state: dict[str, Any]) -> dict[str, Any]:
-        """Calls the `action` signature: `action`, `probabilities`, `value` (and state)."""
+        """Calls the `action` signature.
+
+        Its outputs: `action`, `value`, `probabilities` (categorical) or `mean` and
+        `log_std` (Gaussian), and the next state for a recurrent policy.
+        """
         import tensorflow as tf
 
         return self._saved_model.signatures["action"](
@@ -129,8 +135,8 @@ def load_policy(path: str) -> LoadedPolicy:
     try:
         saved_model = tf.saved_model.load(folder)
     except Exception as error:  # protobuf, OpError, ...: all mean "not readable"
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserInputError(f"cannot load the SavedModel in {folder!r}: {first_line}") from None
+        raise UserInputError(f"cannot load the SavedModel in {folder!r}: "
+                             f"{first_line(error)}") from None
     signatures = saved_model.signatures
     if "get_metadata" not in signatures or "action" not in signatures:
         raise UserInputError(
@@ -174,15 +180,15 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
         _check_display()
     extra = {"render_mode": "human"} if render else {}
     env = make_env(env_id, env_kwargs=env_kwargs, **extra)
-    from tfa3c.distributions import action_spec
+    from tfa3c.distributions import CATEGORICAL, action_spec
 
     size = int(env.observation_space.shape[0])
     spec = action_spec(env_id, env.action_space)
-    unit = "actions" if spec.kind == "categorical" else "action dimensions"
+    unit = "actions" if spec.kind == CATEGORICAL else "action dimensions"
     if (size, spec.kind, spec.size) != (policy.observation_size, policy.action_kind,
                                         policy.num_actions):
         env.close()
-        expected = ("actions" if policy.action_kind == "categorical"
+        expected = ("actions" if policy.action_kind == CATEGORICAL
                     else "continuous action dimensions")
         raise UserInputError(
             f"{env_id} has {size} observation values and {spec.size} {unit}, but the policy "
@@ -212,13 +218,13 @@ def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
                 state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
             if categorical:
                 action = (int(distributions.sample(
-                    "categorical", outputs["probabilities"].numpy(), rng)[0])
+                    distributions.CATEGORICAL, outputs["probabilities"].numpy(), rng)[0])
                           if stochastic else int(outputs["action"].numpy()[0]))
             elif stochastic:  # sampled from the Gaussian, clipped to the bounds
                 params = np.concatenate([outputs["mean"].numpy(), outputs["log_std"].numpy()],
                                         axis=-1)
-                action = distributions.clip(spec, distributions.sample("gaussian", params,
-                                                                       rng))[0]
+                drawn = distributions.sample(distributions.GAUSSIAN, params, rng)
+                action = distributions.clip(spec, drawn)[0]
             else:  # the mean, clipped in the export to the training bounds, and to this
                 action = distributions.clip(spec, outputs["action"].numpy())[0]  # env's
             observation, reward, terminated, truncated, _ = env.step(action)
@@ -260,8 +266,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.render:
             raise
         # A display that is set but unusable, or pygame missing, surfaces here.
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserInputError(f"--render failed: {first_line}") from None
+        raise UserInputError(f"--render failed: {first_line(error)}") from None
     finally:
         env.close()
     for episode, value in enumerate(returns):

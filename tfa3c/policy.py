@@ -270,3 +270,8 @@ def network(config, spec: ActionSpec, normalize_observations: bool = False,
         action_kind=spec.kind, action_low=list(spec.low) if gaussian else None,
         action_high=list(spec.high) if gaussian else None,
         normalize_observations=normalize_observations, name=name)
+
+
+def split_state(states):
+    """`[batch, 2 * units]` → `(h, c)`: recurrent states travel as one array, side by side."""
+    return tuple(ops.split(states, 2, axis=-1))

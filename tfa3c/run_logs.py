@@ -68,20 +68,22 @@ class RunLogs:
         if new_file:
             self._csv.writerow(CSV_FIELDS)
 
-    def write_episodes(self, episodes: list[Episode]) -> None:
-        """Appends episodes to the CSV (one row each) and writes it through to the disk.
+    def write_episodes(self, episodes: list[Episode], sync: bool = False) -> None:
+        """Appends episodes to the CSV (one row each); `sync` writes it through to the disk.
 
-        TensorBoard gets their means per log interval instead (see `episode_scalars`):
-        one eager summary call per episode would cost the main thread about a
-        millisecond each, thousands of times a second on short episodes.
+        A checkpoint syncs (its rows must be on disk before it is); the rows written
+        between checkpoints are cut back to the checkpoint on resume anyway.
+        TensorBoard gets the episodes' means per log interval instead (see
+        `episode_scalars`): one eager summary call per episode would cost the main
+        thread about a millisecond each, thousands of times a second on short episodes.
         """
-        if not episodes:
-            return
-        self._interval_episodes.extend(episodes)
-        self._csv.writerows((f"{e.wall_time:.3f}", e.env_steps, e.episode_return, e.length)
-                            for e in episodes)
-        self._csv_file.flush()
-        os.fsync(self._csv_file.fileno())
+        if episodes:
+            self._interval_episodes.extend(episodes)
+            self._csv.writerows((f"{e.wall_time:.3f}", e.env_steps, e.episode_return, e.length)
+                                for e in episodes)
+            self._csv_file.flush()
+        if sync:
+            os.fsync(self._csv_file.fileno())
 
     def write_scalars(self, scalars: dict[str, float], step: int) -> None:
         """Writes named scalars (names like `loss/policy`) at environment step `step`."""

@@ -22,11 +22,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfa3c.checkpoints import Checkpointer, first_line
+from tfa3c.checkpoints import Checkpointer
 from tfa3c.config import TrainConfig
 from tfa3c.distributions import action_spec
 from tfa3c.envs import make_env, reward_threshold
-from tfa3c.errors import TrainingError, UserInputError
+from tfa3c.errors import TrainingError, UserInputError, first_line
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
 from tfa3c.progress import ProgressReporter
 from tfa3c.run_logs import RunLogs, trim_to_checkpoint
@@ -135,6 +135,7 @@ class AsyncAlgorithm:
                                          config.keep_checkpoints)
         self.resumed_from: str | None = None
         self.final_checkpoint: str | None = None
+        self.finish_error: Exception | None = None  # see _finish
         if config.resume:
             self.resumed_from, counters = self.checkpointer.restore_latest()
             self.statistics.restore(counters)
@@ -187,7 +188,7 @@ class AsyncAlgorithm:
         lost. An error here is kept in `finish_error`, never raised, so it cannot hide
         the failure that stopped the run; `learn` reports it.
         """
-        self.finish_error: Exception | None = None
+        self.finish_error = None
         try:
             self._log(logs, reporter, interval, last_steps)
         except Exception as error:  # e.g. a full disk: the checkpoint may still fit
@@ -201,7 +202,7 @@ class AsyncAlgorithm:
     def _checkpoint(self, logs: RunLogs) -> str:
         """Writes the pending episodes to the CSV, then a checkpoint of the same moment."""
         episodes, counters = self.statistics.checkpoint_view()
-        logs.write_episodes(episodes)
+        logs.write_episodes(episodes, sync=True)
         return self.checkpointer.save(counters)
 
     # Stopping -------------------------------------------------------------------
@@ -273,7 +274,7 @@ class AsyncAlgorithm:
         finally:
             try:
                 alive = self.supervisor.join()
-                self.stop_seconds = statistics.elapsed()
+                stop_seconds = statistics.elapsed()
             finally:  # even when a second Ctrl-C cuts the join short
                 for sig, handler in previous_handlers.items():
                     signal.signal(sig, handler)
@@ -300,7 +301,7 @@ class AsyncAlgorithm:
             raise TrainingError(f"threads did not stop within 30 s: {', '.join(alive)}; {saved}")
         if self.finish_error is not None:
             raise TrainingError(f"training stopped: {problem}; {saved}") from self.finish_error
-        stop_time = self.stop_seconds
+        stop_time = stop_seconds
         if self.stop_reason is None:
             self.stop_reason = "stopped"
         return self.summary(stop_time, start_steps)
