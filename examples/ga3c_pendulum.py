@@ -5,12 +5,12 @@ Gaussian with a learned log standard deviation, chosen from the action space. Re
 top to bottom; each step is the plain API.
 
 Run:
-    python examples/ga3c_pendulum.py                  # 2 minutes of training
+    python examples/ga3c_pendulum.py                  # stops once solved (mean -200)
     python examples/ga3c_pendulum.py --max-seconds 20
 
-With the defaults tuned for CartPole, GA3C does not learn Pendulum in this budget yet
-(tfa3c's issue on policies for any space tracks that); the example shows the API,
-whose every step works the same on an environment it learns.
+On a 2-core machine GA3C solved Pendulum-v1 in about a minute (seed 0): rewards are
+scaled by the running spread of the return, and continuous actions take the
+continuous preset (`tfa3c.presets`: two layers of 64) through `GA3CConfig.for_env`.
 """
 
 import argparse
@@ -30,21 +30,21 @@ from tfa3c import GA3C, GA3CConfig
 def main(argv=None) -> int:
     """Trains, exports, reloads the export with plain TensorFlow and plays one episode."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for the run and the export "
                                                     "(default: a temporary folder)")
     args = parser.parse_args(argv)
     out = args.out or tempfile.mkdtemp(prefix="tfa3c-pendulum-")
 
-    # 1. Configure: a frozen, validated dataclass. Box actions give a Gaussian policy;
-    #    observations are standardized by running statistics inside the network.
-    config = GA3CConfig(
-        env_id="Pendulum-v1",
+    # 1. Configure: a frozen, validated dataclass. `for_env` starts from the preset
+    #    for the environment's action kind (Box: a Gaussian policy on two layers of 64);
+    #    every keyword given here wins over it.
+    config = GA3CConfig.for_env(
+        "Pendulum-v1",
         seed=args.seed,
         max_seconds=args.max_seconds,
         target_return=-200.0,  # gymnasium defines no threshold for Pendulum
-        normalize_observations=True,
         logdir=os.path.join(out, "run"),
         progress_bar="lines",
         log_interval=10.0,
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     summary = algorithm.learn()
     print(summary)
 
-    # 3. Export: a SavedModel in TF Serving's layout, the normalization built in.
+    # 3. Export: a SavedModel in TF Serving's layout.
     path = algorithm.export(os.path.join(out, "models"))
     print(f"exported {path}")
 

@@ -426,3 +426,77 @@ def test_bench_refuses_an_environment_nothing_can_solve(tmp_path, monkeypatch):
     with pytest.raises(UserInputError, match=r"the peer has settings for .* only"):
         bench.run(bench_args(tmp_path, "--env", "examples.corridor:Corridor-v0", "--run-peer"))
     assert not (tmp_path / "o").exists()
+
+
+def suite_entry(times, peer_times, budget=100.0):
+    """A suite entry: per algorithm the seconds of its runs (None: not solved)."""
+    def runs(values):
+        return [{"summary": {"solved": t is not None, "seconds": t or budget,
+                             "mean_return_100": 1.0, "env_steps": 1, "steps_per_second": 1.0}}
+                for t in values]
+
+    entry = {"budget": budget, "target": 0.0,
+             "algorithms": {algo: {"runs": runs(values), "stats": bench_figures.aggregate(
+                 runs(values))} for algo, values in times.items()}}
+    if peer_times is not None:
+        peer_runs = [run["summary"] for run in runs(peer_times)]
+        entry["peer"] = {"name": "SB3 A2C", "source": "x", "runs": peer_runs,
+                         "stats": bench_figures.peer_aggregate(peer_runs)}
+    return entry
+
+
+def test_suite_verdict_counts_unsolved_runs_at_the_budget():
+    from tfa3c.bench_suite import verdict
+
+    check = verdict(suite_entry({"a3c": [10, 20, 30], "ga3c": [40, None, None]},
+                                [40, 50, 60]))
+    assert check["median_seconds"] == {"a3c": 20, "ga3c": 100.0}
+    assert check["ratios"] == {"a3c": 0.4, "ga3c": 2.0}
+    assert check["faster_met"] and not check["slower_met"] and not check["all_solved"]
+    # A peer that never solves counts at the budget.
+    check = verdict(suite_entry({"a3c": [10], "ga3c": [90]}, [None]))
+    assert check["peer_median_seconds"] == 100.0
+    assert check["ratios"] == {"a3c": 0.1, "ga3c": 0.9}
+    assert check["faster_met"] and check["slower_met"] and check["all_solved"]
+    assert not verdict(suite_entry({"a3c": [10]}, None))["faster_met"]
+
+
+def test_suite_section_is_rendered_and_placed_before_the_soak_section(tmp_path):
+    from tfa3c import bench_suite, soak
+
+    entry = suite_entry({"a3c": [10, 20, 30], "ga3c": [40, None, None]}, [40, 50, 60])
+    entry["verdict"] = bench_suite.verdict(entry)
+    entry["curves"] = "results/x-curves.png"
+    data = {"meta": {"command": "tfa3c bench --suite", "date": "d", "cpu_count": 2,
+                     "seeds": 3, "total_seconds": 5.0}, "envs": {"Acrobot-v1": entry}}
+    section = bench_suite.render_section(data, "results/x.suite.json")
+    assert "### Acrobot-v1" in section and "| A3C | 3/3 | 20.0 | 0.40x |" in section
+    assert "| GA3C | 1/3 | 100.0 | 2.00x |" in section
+    assert "every run solved: missed" in section and "slower <= 1.0x: missed" in section
+    assert "](results/x-curves.png)" in section
+    report = f"# Results\n\nmain\n\n{soak.SECTION_START}\nsoak\n{soak.SECTION_END}\n"
+    text = bench_suite.replace_section(report, section)
+    assert text.index("### Acrobot-v1") < text.index(soak.SECTION_START) and "main" in text
+    again = bench_suite.replace_section(text, section.replace("Acrobot", "Pendulum"))
+    assert again.count(bench_suite.SECTION_START) == 1 and "### Pendulum-v1" in again
+    assert "Acrobot" not in again and "soak" in again
+
+
+def test_suite_quick_runs_the_algorithms_and_writes_only_its_section(tmp_path):
+    out = tmp_path / "bench"
+    out.mkdir()
+    (out / "RESULTS.md").write_text("# Benchmark results\n\nthe CartPole report\n")
+    done = run_command(["-m", "tfa3c.cli", "bench", "--quick", "--suite", "Acrobot-v1",
+                        "--max-seconds", "3", "--progress", "lines", "--out", str(out)],
+                       timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [json_path] = (out / "results").glob("*.suite.json")
+    entry = json.loads(json_path.read_text())["envs"]["Acrobot-v1"]
+    assert entry["budget"] == 3.0 and entry["target"] == -100.0
+    for algo in bench.ALGOS:
+        [run] = entry["algorithms"][algo]["runs"]
+        assert run["summary"]["env"] == "Acrobot-v1" and run["summary"]["env_steps"] > 0
+    text = (out / "RESULTS.md").read_text()
+    assert text.startswith("# Benchmark results\n\nthe CartPole report\n")
+    assert "### Acrobot-v1" in text
+    assert (out / entry["curves"]).read_bytes()[:8] == PNG_MAGIC

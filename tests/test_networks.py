@@ -138,6 +138,31 @@ def test_numpy_acting_matches_the_keras_step(options):
             np.testing.assert_allclose(c, state[1], atol=1e-5)
 
 
+@pytest.mark.parametrize("options", [dict(encoder="mlp", hidden_sizes=(8,)),
+                                     dict(encoder="lstm", lstm_units=8, **GAUSSIAN)],
+                         ids=["mlp", "lstm-gaussian"])
+def test_numpy_acting_applies_the_observation_statistics(options):
+    model = randomized(ActorCritic(2, normalize_observations=True, **options))
+    model.normalizer.statistics.assign(np.r_[np.zeros(4), np.ones(4), 1e-8])  # fresh
+    rng = np.random.default_rng(3)
+    # Far from zero mean and unit spread, so that normalizing matters; clip at 10 std.
+    model.normalizer.update(rng.normal([5.0, -3.0, 0.0, 20.0], [0.1, 2.0, 1.0, 30.0],
+                                       size=(100, 4)).astype(np.float32))
+    assert NumpyPolicy.covers(model)
+    policy = acting_policy(model).load(flat_weights(model))
+    for (params, values, _), (got_params, got_values, _, _) in numpy_and_keras_steps(
+            model, policy):
+        np.testing.assert_allclose(got_params, params, atol=1e-5)
+        np.testing.assert_allclose(got_values, values, atol=1e-5)
+    # A snapshot holds the statistics of its moment: later updates need a new load.
+    model.normalizer.update(np.full((1000, 4), 100.0, np.float32))
+    fresh = acting_policy(model).load(flat_weights(model))
+    observations = np.ones((3, 4), np.float32)
+    state = [np.zeros((3, model.state_size), np.float32)] * 2
+    assert not np.allclose(policy.step(observations, *state)[1],
+                           fresh.step(observations, *state)[1])
+
+
 def test_numpy_acting_looks_weights_up_by_name():
     # The snapshot is in the model's variable order; the NumPy path must not assume it.
     model = randomized(ActorCritic(2, encoder="mlp-lstm", hidden_sizes=(6,), lstm_units=5))

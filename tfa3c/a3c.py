@@ -59,10 +59,13 @@ class A3CWorker:
         gradients: the traced gradient function to use; workers of one run share one
             (tracing it takes a second or two). Built here when not given.
         policy: another worker's acting policy, whose traced function (if any) is shared.
+        scale_rewards: `(rewards, dones) -> scaled rewards` for one step of the
+            environments (see `AsyncAlgorithm.reward_stream`); default: multiplied by
+            `reward_scale`.
     """
 
     def __init__(self, index: int, config: A3CConfig, model: keras.Model,
-                 gradients: GroupGradients | None = None, policy=None):
+                 gradients: GroupGradients | None = None, policy=None, scale_rewards=None):
         self.index = index
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_worker
@@ -70,11 +73,14 @@ class A3CWorker:
                                      config.env_kwargs)
         self.spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
+        self.scale_rewards = scale_rewards or (
+            lambda rewards, dones: rewards * np.float32(config.reward_scale))
         units = model.state_size  # 0 for a feed-forward encoder
         self.h = np.zeros((self.envs.num_envs, units), np.float32)
         self.c = np.zeros((self.envs.num_envs, units), np.float32)
         self.episode_starts = np.ones(self.envs.num_envs, bool)
         self.policy = acting_policy(model, policy)
+        self.normalizer = model.normalizer  # None without observation normalization
         self.rollouts = 0  # rollouts collected, for statistics and tests
         self.weights = np.zeros(sum(int(np.prod(v.shape)) for v in model.trainable_variables),
                                 np.float32)
@@ -116,13 +122,13 @@ class A3CWorker:
             observations[t] = current
             episode_starts[t] = self.episode_starts
             step = envs.step(actions[t])
-            rewards[t] = step.rewards * config.reward_scale
+            done = step.terminated | step.truncated
+            rewards[t] = self.scale_rewards(step.rewards, done)
             terminated[t], truncated[t] = step.terminated, step.truncated
             if step.final_observations.shape[0]:
                 cut = step.truncated
                 # V(s') continues the recurrent state from the one that produced a_t.
                 next_values[t, cut] = policy.step(step.final_observations, h[cut], c[cut])[1]
-            done = step.terminated | step.truncated
             if done.any():
                 h, c = h.copy(), c.copy()
                 h[done] = 0.0
@@ -136,6 +142,8 @@ class A3CWorker:
         if live.any():
             next_values[-1, live] = policy.step(current[live], h[live], c[live])[1]
         self.h, self.c = h, c
+        if self.normalizer is not None:  # what the actors saw moves the statistics
+            self.normalizer.update(observations.reshape(-1, envs.observation_size))
         self.rollouts += 1
         return Rollout(observations, actions, rewards, values, next_values, terminated,
                        truncated, episode_starts, initial_h, initial_c)
@@ -374,12 +382,17 @@ class A3C(AsyncAlgorithm):
 
     def _build(self):
         config: A3CConfig = self.config
-        model = build_model(network(config, self.action_spec), self.observation_size)
+        spec = self.action_spec
+        model = build_model(network(config, spec, config.normalize_observations),
+                            self.observation_size)
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
-        first = A3CWorker(0, config, model)
-        self.workers = [first, *(A3CWorker(index, config, model, first.gradients, first.policy)
-                                 for index in range(1, config.workers))]
+        def stream():
+            return self.reward_stream(config.envs_per_worker)
+
+        first = A3CWorker(0, config, model, scale_rewards=stream())
+        self.workers = [first, *(A3CWorker(index, config, model, first.gradients, first.policy,
+                                           stream()) for index in range(1, config.workers))]
         self.learner = GlobalLearner(model, optimizer, len(first.groups))
         return model, optimizer
 

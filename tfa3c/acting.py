@@ -59,8 +59,9 @@ class NumpyPolicy:
     """`ActorCritic.step` in NumPy, on weights looked up by name.
 
     Covers the `mlp`, `lstm` and `mlp-lstm` encoders with relu, tanh or linear layers,
-    categorical and Gaussian heads, without observation normalization (whose
-    statistics are not trainable weights, so not in the snapshot a worker pulls).
+    categorical and Gaussian heads, with or without observation normalization (whose
+    statistics are not trainable weights: `load` reads them from the model's
+    normalizer, so a snapshot holds the weights and the statistics of one moment).
 
     Args:
         model: the built `tfa3c.policy.ActorCritic` whose structure this follows.
@@ -78,6 +79,7 @@ class NumpyPolicy:
         self.names = weight_names(model)
         self.shapes = [tuple(variable.shape) for variable in model.trainable_variables]
         self.units = model.state_size
+        self.normalizer = model.normalizer  # None without observation normalization
         mlp = "torso/mlp/" if self.encoder == MLP_LSTM else "torso/"
         self._dense = [(f"{mlp}dense_{index}/kernel", f"{mlp}dense_{index}/bias")
                        for index in range(self.layers)] if self.encoder != LSTM else []
@@ -88,8 +90,7 @@ class NumpyPolicy:
     def covers(model) -> bool:
         """Whether this class computes `model.step` (else use `TensorFlowPolicy`)."""
         return (model.encoder in (MLP, LSTM, MLP_LSTM) and model.activation in _ACTIVATIONS
-                and model.action_kind in (CATEGORICAL, GAUSSIAN)
-                and not model.normalize_observations)
+                and model.action_kind in (CATEGORICAL, GAUSSIAN))
 
     def load(self, weights: np.ndarray) -> NumpyPolicy:
         """Takes a snapshot: the model's trainable weights, flat, in `weight_names` order."""
@@ -102,6 +103,11 @@ class NumpyPolicy:
                                            named["heads/value_kernel"]], axis=1)
         if self.kind == GAUSSIAN:
             self.log_std = np.clip(named["heads/log_std"], LOG_STD_MIN, LOG_STD_MAX)
+        if self.normalizer is not None:
+            statistics = self.normalizer.statistics.numpy()
+            size = self.normalizer.size
+            self.mean = statistics[:size]
+            self.inverse_std = 1.0 / np.sqrt(statistics[size:2 * size] + self.normalizer.epsilon)
         return self
 
     def step(self, observations: np.ndarray, h: np.ndarray, c: np.ndarray):
@@ -111,6 +117,9 @@ class NumpyPolicy:
         arrays this small): one product for all four gates, one sigmoid over them all.
         """
         features = observations
+        if self.normalizer is not None:
+            clip = self.normalizer.clip
+            features = np.clip((observations - self.mean) * self.inverse_std, -clip, clip)
         for kernel, bias in self.dense:
             features = self.activation(features @ kernel + bias)
         if self._lstm is not None:

@@ -107,26 +107,26 @@ def target_return(env_id: str) -> float | None:
 
 
 def training_command(algo: str, root: pathlib.Path | None = None,
-                     env_id: str = ENV_ID) -> list[str]:
+                     env_id: str = ENV_ID, example: bool = True) -> list[str]:
     """The command line (before per-run options) that trains `algo` on `env_id`.
 
-    For CartPole-v1 the example script when the checkout has it, else `tfa3c train`
-    through the module, which is the same code path. An environment without a
+    For CartPole-v1 the example script when the checkout has it (and `example`), else
+    `tfa3c train` through the module, which is the same code path. An environment without a
     reward_threshold of its own gets the peer's target (`PRESET_TARGETS`).
 
     Raises:
         UserInputError: neither the example nor the algorithm's module exists.
     """
     root = root or project_root()
-    example = root / "examples" / f"{algo}_cartpole.py"
-    if env_id == ENV_ID and example.is_file():
-        return [sys.executable, str(example)]
+    script = root / "examples" / f"{algo}_cartpole.py"
+    if example and env_id == ENV_ID and script.is_file():
+        return [sys.executable, str(script)]
     if importlib.util.find_spec(f"tfa3c.{algo}") is not None:
         command = [sys.executable, "-m", "tfa3c.cli", "train", algo, "--env", env_id]
         if env_id in PRESET_TARGETS:
             command += ["--target-return", f"{PRESET_TARGETS[env_id]:g}"]
         return command
-    raise UserInputError(f"{algo.upper()} is not available: {example} not found and no module "
+    raise UserInputError(f"{algo.upper()} is not available: {script} not found and no module "
                          f"tfa3c.{algo}; choose --algos from what exists")
 
 
@@ -396,8 +396,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-serving", dest="serving", action="store_false",
                         help=f"skip {SERVING_SCRIPT}")
     parser.add_argument("--env", dest="env_id", default=ENV_ID,
-                        help=f"environment (default {ENV_ID}); environments without a "
-                             "reward_threshold take the peer's target (Pendulum-v1: -200)")
+                        help=f"environment (default {ENV_ID}: the main report); another one "
+                             "is measured as a suite of one (see --suite); environments "
+                             "without a reward_threshold take the peer's target "
+                             "(Pendulum-v1: -200)")
+    parser.add_argument("--suite", nargs="?", const="all", default=None, metavar="ENVS",
+                        help="both algorithms and the peer on each environment, each with its "
+                             "budget (CartPole-v1 60 s, Acrobot-v1 180 s, LunarLander-v3 600 s, "
+                             "Pendulum-v1 600 s, LunarLanderContinuous-v3 1200 s; --max-seconds "
+                             "overrides); ENVS: a comma-separated subset (default: all); writes "
+                             "the Environments section of RESULTS.md only")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 1 seed, a few seconds per run, one scaling point "
                              "per algorithm")
@@ -519,18 +527,6 @@ def run(args: argparse.Namespace) -> int:
         or (QUICK_SCALING["ga3c"] if quick else SCALING["ga3c"][1]),
     }
 
-    from tfa3c.envs import make_env
-
-    env_id = args.env_id
-    make_env(env_id).close()  # an unknown id or unsupported spaces: one line, exit 2
-    if target_return(env_id) is None:
-        raise UserInputError(f"{env_id} has no reward_threshold, so no run could count as "
-                             "solved; benchmark an environment that has one, or one of "
-                             f"{', '.join(PRESET_TARGETS)}")
-    if args.run_peer and env_id not in PEER_ENVS:
-        raise UserInputError(f"--run-peer: the peer has settings for {', '.join(PEER_ENVS)} "
-                             f"only, not {env_id}; measure it yourself and pass --peer FILE")
-
     # Which algorithms can run: named ones must exist; by default, those that do.
     explicit = args.algos is not None
     names = [a.strip().lower() for a in (args.algos or ",".join(ALGOS)).split(",") if a.strip()]
@@ -538,6 +534,13 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not names:
         raise UserInputError(f"unknown algorithm(s) {', '.join(unknown) or '(none)'} in --algos; "
                              f"allowed: {', '.join(ALGOS)}")
+    suite_envs = _suite_envs(args)
+    if suite_envs:
+        return _run_suite(args, suite_envs, names, explicit, seeds, quick)
+
+    env_id = args.env_id
+    _check_env(env_id, args.run_peer)
+
     commands: dict[str, list[str]] = {}
     unavailable: dict[str, str] = {}
     for algo in names:
@@ -681,14 +684,94 @@ def run(args: argparse.Namespace) -> int:
     json_path = results_dir / f"{stamp}.json"
     _write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     results_md = out / "RESULTS.md"
-    from tfa3c.soak import latest_section
+    from tfa3c import bench_suite, soak
 
-    # The soak benchmark (benchmarks/soak.py) runs on its own; its newest section stays.
+    # The suite (`--suite`) and the soak benchmark (benchmarks/soak.py) run on their own;
+    # their newest sections stay.
     _write_atomic(results_md, render_results(data, _relative(json_path, out))
-                  + latest_section(results_dir, out))
+                  + bench_suite.latest_section(results_dir, out)
+                  + soak.latest_section(results_dir, out))
     print(f"results: {json_path}", flush=True)
     print(f"report: {results_md} ({data['meta']['total_seconds']:.0f} s in all)", flush=True)
     return 0
+
+
+def _check_env(env_id: str, run_peer: bool) -> None:
+    """Fails with one line for an environment the benchmark cannot measure."""
+    from tfa3c.envs import make_env
+
+    make_env(env_id).close()  # an unknown id or unsupported spaces
+    if target_return(env_id) is None:
+        raise UserInputError(f"{env_id} has no reward_threshold, so no run could count as "
+                             "solved; benchmark an environment that has one, or one of "
+                             f"{', '.join(PRESET_TARGETS)}")
+    if run_peer and env_id not in PEER_ENVS:
+        raise UserInputError(f"--run-peer: the peer has settings for {', '.join(PEER_ENVS)} "
+                             f"only, not {env_id}; measure it yourself and pass --peer FILE")
+
+
+def _suite_envs(args: argparse.Namespace) -> list[str]:
+    """The environments of a suite run: `--suite [ENVS]`, or an `--env` other than CartPole."""
+    from tfa3c.bench_suite import SUITE
+
+    if args.suite is None:
+        return [] if args.env_id == ENV_ID else [args.env_id]
+    if args.suite == "all":
+        return list(SUITE)
+    envs = [name.strip() for name in args.suite.split(",") if name.strip()]
+    if not envs:
+        raise UserInputError(f"--suite takes environment ids separated by commas, got "
+                             f"{args.suite!r}; allowed: {', '.join(SUITE)} or any other id")
+    return envs
+
+
+def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], explicit: bool,
+               seeds: int, quick: bool) -> int:
+    """Checks every environment and algorithm first, then runs `bench_suite.run_suite`."""
+    from tfa3c.bench_suite import budget, run_suite
+
+    root = project_root()
+    commands: dict[str, dict[str, list[str]]] = {}
+    for env_id in env_ids:
+        _check_env(env_id, args.run_peer)
+        commands[env_id] = {}
+        for algo in names:
+            try:
+                commands[env_id][algo] = training_command(algo, root, env_id, example=False)
+            except UserInputError:
+                if explicit:
+                    raise
+    if not any(commands.values()):
+        raise UserInputError("no algorithm to benchmark: neither tfa3c.a3c nor tfa3c.ga3c exists")
+    if args.peer:  # a bad file fails now, not after hours of runs
+        measured = {str(r.get("env", ENV_ID)) for r in read_peer(args.peer)}
+        missing = [env_id for env_id in env_ids if env_id not in measured]
+        if missing:
+            raise UserInputError(f"--peer file measured {', '.join(sorted(measured))}, but the "
+                                 f"benchmark runs {', '.join(env_ids)}; measure the peer with "
+                                 + " and ".join(f"--env {env_id}" for env_id in missing))
+    if args.run_peer and not (root / PEER_SCRIPT).is_file():
+        raise UserInputError(f"--run-peer: {(root / PEER_SCRIPT).resolve()} not found; measure "
+                             "the peer yourself and pass --peer FILE")
+    max_seconds = args.max_seconds if args.max_seconds is not None else (
+        QUICK_MAX_SECONDS if quick else None)
+    args.max_seconds = max_seconds
+    out = pathlib.Path(args.out) if args.out else default_out_dir(quick)
+    total = sum(len(c) for c in commands.values()) * seeds
+    worst = sum(len(commands[e]) * seeds * (budget(e, max_seconds) + _STARTUP_SECONDS)
+                + (budget(e, max_seconds) * seeds if args.run_peer else 0) for e in env_ids)
+    progress = _Progress(args.progress, total)
+    progress.message(f"suite: {', '.join(env_ids)}; {seeds} seed(s) of "
+                     f"{', '.join(names)}{' and the peer' if args.run_peer else ''} each; at "
+                     f"most about {worst / 3600:.1f} h")
+    try:
+        return run_suite(args, env_ids, commands, seeds, out, progress)
+    except KeyboardInterrupt:
+        print("tfa3c bench: interrupted; nothing written but the run folders under "
+              f"{out / 'results' / 'runs'}", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        progress.close()
 
 
 def _draw_plots(algorithms: dict[str, Any], scaling: dict[str, Any], peer: dict[str, Any] | None,

@@ -116,10 +116,12 @@ class Checkpointer:
         model: the global model (built).
         optimizer: its optimizer (built, so that its slots exist before a restore).
         keep: how many checkpoints to keep.
+        extras: further state to save and restore by name, e.g. the reward
+            normalizer's statistics.
     """
 
     def __init__(self, logdir: str, model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                 keep: int = 3):
+                 keep: int = 3, extras: dict[str, tf.Variable] | None = None):
         self.directory = os.path.join(logdir, CHECKPOINT_FOLDER)
         self.model = model
         self._env_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -130,7 +132,8 @@ class Checkpointer:
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=optimizer, env_steps=self._env_steps,
             episodes=self._episodes, recent_returns=self._recent_returns,
-            recent_count=self._recent_count, training_seconds=self._training_seconds)
+            recent_count=self._recent_count, training_seconds=self._training_seconds,
+            **(extras or {}))
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=keep)
 
     def write_network(self) -> str:

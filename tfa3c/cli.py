@@ -64,6 +64,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: str | None) -> None:
     """The options of `tfa3c train ALGO` (and of the examples)."""
     from tfa3c.config import A3CConfig, GA3CConfig
+    from tfa3c.presets import CONTINUOUS, preset
 
     defaults = A3CConfig if algo == "a3c" else GA3CConfig
     fields = {f.name: f for f in dataclasses.fields(defaults)}
@@ -121,14 +122,28 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                        help="value loss weight (default %(default)s)")
     hyper.add_argument("--reward-scale", type=float, default=default("reward_scale"),
                        help="reward multiplier (default %(default)s)")
+    hyper.add_argument("--normalize-observations", action=argparse.BooleanOptionalAction,
+                       default=default("normalize_observations"),
+                       help="standardize observations by running statistics, inside the "
+                            "network (default %(default)s)")
+    hyper.add_argument("--normalize-rewards", action=argparse.BooleanOptionalAction,
+                       default=default("normalize_rewards"),
+                       help="divide rewards by the running std of the discounted return "
+                            "(default %(default)s)")
     hyper.add_argument("--clip-norm", type=float, default=default("clip_norm"),
                        help="gradient clip norm (default %(default)s)")
     network = parser.add_argument_group("network")
-    network.add_argument("--encoder", choices=ENCODERS, default=default("encoder"),
-                         help="observation encoder (default %(default)s)")
-    network.add_argument("--hidden-sizes", type=_sizes, default=default("hidden_sizes"),
-                         help="MLP layer sizes, comma separated (default "
-                              f"{','.join(map(str, default('hidden_sizes')))})")
+    continuous = preset(algo, CONTINUOUS)
+    # None: the preset of the environment's action kind decides (`tfa3c.presets`).
+    network.add_argument("--encoder", choices=ENCODERS, default=None,
+                         help=f"observation encoder (default {default('encoder')}; "
+                              f"{continuous.get('encoder', default('encoder'))} for continuous "
+                              "actions)")
+    sizes = [",".join(map(str, value)) for value in
+             (default("hidden_sizes"), continuous.get("hidden_sizes", default("hidden_sizes")))]
+    network.add_argument("--hidden-sizes", type=_sizes, default=None,
+                         help=f"MLP layer sizes, comma separated (default {sizes[0]}; "
+                              f"{sizes[1]} for continuous actions)")
     network.add_argument("--lstm-units", type=_positive_int, default=default("lstm_units"),
                          help="LSTM cells (default %(default)s)")
     network.add_argument("--lstm-cell-clip", type=float, default=default("lstm_cell_clip"),
@@ -166,10 +181,6 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                            help="experiences per training step, at least (default %(default)s)")
         hyper.add_argument("--no-exploration", dest="exploration", action="store_false",
                            help="switch off the epsilon schedule")
-        hyper.add_argument("--normalize-observations", action=argparse.BooleanOptionalAction,
-                           default=default("normalize_observations"),
-                           help="standardize observations by running statistics, inside the "
-                                "network (default %(default)s)")
         hyper.add_argument("--devices", type=_devices, default=None,
                            help="trainer devices, comma separated, e.g. /gpu:0,/gpu:1 "
                                 "(default: every GPU, else the CPU)")
@@ -183,9 +194,11 @@ def config_from_args(algo: str, args: argparse.Namespace):
     from tfa3c.envs import parse_env_kwargs
 
     names = {f.name for f in dataclasses.fields(cls)}
-    values = {name: value for name, value in vars(args).items() if name in names}
+    # Options left at None take the dataclass default, or the action kind's preset.
+    values = {name: value for name, value in vars(args).items()
+              if name in names and value is not None}
     values["env_kwargs"] = parse_env_kwargs(values.get("env_kwargs", []))
-    return cls(**values)
+    return cls.for_env(**values)
 
 
 @contextlib.contextmanager

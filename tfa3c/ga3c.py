@@ -228,7 +228,6 @@ class Predictor:
         # Every observation an agent acts on passes through here once: the running
         # statistics are updated from these batches (predictor threads take turns).
         self.normalizer = getattr(model, "normalizer", None)
-        self._normalizer_lock = threading.Lock()
         categorical = model.action_spec.kind == CATEGORICAL
 
         self.recurrent = recurrent = model.recurrent
@@ -260,8 +259,7 @@ class Predictor:
         A feed-forward policy takes no states and returns None for them.
         """
         if self.normalizer is not None:
-            with self._normalizer_lock:
-                self.normalizer.update(observations)
+            self.normalizer.update(observations)
         if not self.recurrent:
             outputs = self._forward(observations).numpy()
         else:
@@ -296,10 +294,13 @@ class GA3CAgent:
         config: the run's configuration.
         envs: environments to act in (default: `envs_per_agent` seeded ones).
         state_size: units of each of `h` and `c` of a recurrent policy (0: feed-forward).
+        scale_rewards: `(rewards, dones) -> scaled rewards` for one step of the
+            environments (see `AsyncAlgorithm.reward_stream`); default: multiplied by
+            `reward_scale`.
     """
 
     def __init__(self, index: int, config: GA3CConfig, envs: EnvironmentGroup | None = None,
-                 state_size: int = 0):
+                 state_size: int = 0, scale_rewards=None):
         self.index = index
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_agent
@@ -309,6 +310,8 @@ class GA3CAgent:
         self.num_actions = self.envs.num_actions
         self.action_spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
+        self.scale_rewards = scale_rewards or (
+            lambda rewards, dones: rewards * np.float32(config.reward_scale))
         self._final_observations = np.empty((0, self.envs.observation_size), np.float32)
         self.state_width = 2 * state_size
         self.states = np.zeros((self.num_envs, self.state_width), np.float32)
@@ -387,11 +390,11 @@ class GA3CAgent:
         self._versions[t] = policy_version
         self._starts[t] = self._starting
         transition = self.envs.step(actions)
-        self._rewards[t] = transition.rewards
+        done = transition.terminated | transition.truncated
+        self._rewards[t] = self.scale_rewards(transition.rewards, done)
         self._terminated[t] = transition.terminated
         self._truncated[t] = transition.truncated
         self._final_observations = transition.final_observations
-        done = transition.terminated | transition.truncated
         self._starting = done
         if self.state_width:
             following = states[:num_envs]
@@ -405,7 +408,7 @@ class GA3CAgent:
 
     def _experience(self) -> Experience:
         steps, num_envs = self._actions.shape[:2]
-        returns = discounted_returns(self._rewards * self.config.reward_scale, self._terminated,
+        returns = discounted_returns(self._rewards, self._terminated,
                                      self._truncated, self._next_values, self.config.gamma)
         return Experience(  # [time, envs, ...] → one sequence per environment
             np.swapaxes(self._observations, 0, 1),
@@ -478,7 +481,8 @@ class GA3C(AsyncAlgorithm):
         self.learner = Learner(model, optimizer, self.strategy, config, self.observation_size,
                                config.n_steps)
         self.predictor = Predictor(model, self.observation_size)
-        self.agents = [GA3CAgent(index, config, state_size=model.state_size)
+        self.agents = [GA3CAgent(index, config, state_size=model.state_size,
+                                 scale_rewards=self.reward_stream(config.envs_per_agent))
                        for index in range(config.agents)]
         return model, optimizer
 

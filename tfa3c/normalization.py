@@ -1,6 +1,8 @@
-"""Running observation statistics inside the network, so checkpoints and exports carry them."""
+"""Running statistics: observations (inside the network, so exports carry them) and returns."""
 
 from __future__ import annotations
+
+import threading
 
 import keras
 import numpy as np
@@ -20,7 +22,8 @@ class ObservationNormalizer(keras.layers.Layer):
 
     Weight: `statistics` `[2 obs + 1]`: mean, variance and count in one variable, so
     that one assignment replaces all three (a forward pass on another thread never
-    reads a new mean with an old variance). The arithmetic runs on a float64 copy.
+    reads a new mean with an old variance). The arithmetic runs on a float64 copy;
+    `update` takes a lock, so actors on several threads may call it.
     """
 
     def __init__(self, clip: float = 10.0, epsilon: float = 1e-8, **kwargs):
@@ -28,6 +31,7 @@ class ObservationNormalizer(keras.layers.Layer):
         self.clip = float(clip)
         self.epsilon = float(epsilon)
         self._shadow: np.ndarray | None = None  # float64 copy of `statistics`
+        self._update_lock = threading.Lock()
 
     def build(self, observations_shape) -> None:  # noqa: D102
         self.size = int(observations_shape[-1])
@@ -63,9 +67,12 @@ class ObservationNormalizer(keras.layers.Layer):
 
     def update(self, observations: np.ndarray) -> None:
         """Merges a batch `[rows, obs]` into the running statistics (one assignment)."""
+        if observations.shape[0]:
+            with self._update_lock:
+                self._merge(observations)
+
+    def _merge(self, observations: np.ndarray) -> None:
         rows = observations.shape[0]
-        if rows == 0:
-            return
         # The first update copies the variable: a resume restores the checkpoint before
         # training starts, so before any update.
         if self._shadow is None:
@@ -86,3 +93,105 @@ class ObservationNormalizer(keras.layers.Layer):
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
+
+
+class RewardNormalizer:
+    """Rewards divided by a running estimate of the discounted return's standard deviation.
+
+    What Stable-Baselines3's `VecNormalize(norm_reward=True)` does, and what replaces a
+    hand-picked reward factor per environment: every environment's discounted return
+    `R = gamma R + r` (reset at episode ends) feeds one running variance, and rewards
+    are divided by its standard deviation, then clipped. Returns then have roughly unit
+    spread whatever the environment's reward scale, so one learning rate and one
+    value-loss weight serve CartPole (+1 a step) and Pendulum (down to -16 a step).
+
+    The statistics (mean, variance and count of R) are shared by every actor; each
+    actor keeps its own running returns (`stream`). Updates take a lock: actors run on
+    several threads. They run on a NumPy copy, written to the variable `statistics`
+    (which checkpoints save) by `sync`: assigning a variable every step would cost
+    more than the step itself.
+
+    Args:
+        gamma: the discount of the running return (the algorithm's).
+        clip: scaled rewards are clipped to [-clip, clip].
+        epsilon: added to the variance before the square root.
+    """
+
+    def __init__(self, gamma: float, clip: float = 10.0, epsilon: float = 1e-8):
+        import tensorflow as tf  # the layer above needs only Keras
+
+        self.gamma = float(gamma)
+        self.clip = float(clip)
+        self.epsilon = float(epsilon)
+        # mean, variance, count: a prior of variance 1 with negligible weight.
+        self.statistics = tf.Variable(np.array([0.0, 1.0, 1e-4]), trainable=False,
+                                      name="reward_statistics")
+        self._shadow: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def std(self) -> float:
+        """The current standard deviation rewards are divided by."""
+        with self._lock:
+            statistics = self.statistics.numpy() if self._shadow is None else self._shadow
+        return float(np.sqrt(statistics[1] + self.epsilon))
+
+    def stream(self, num_envs: int) -> RewardStream:
+        """One actor's view: running returns for its `num_envs` environments."""
+        return RewardStream(self, num_envs)
+
+    def _merge(self, rows: float, total: float, total_squares: float) -> float:
+        """Merges `rows` returns given by their sum and sum of squares; returns the std."""
+        mean = total / rows
+        variance = max(total_squares / rows - mean * mean, 0.0)
+        with self._lock:
+            if self._shadow is None:  # after any restore: restores happen before training
+                self._shadow = self.statistics.numpy().astype(np.float64)
+            old_mean, old_variance, count = self._shadow
+            merged = count + rows
+            delta = mean - old_mean
+            self._shadow = np.array([
+                old_mean + delta * rows / merged,
+                (old_variance * count + variance * rows + delta**2 * count * rows / merged)
+                / merged,
+                merged])
+            return float(np.sqrt(self._shadow[1] + self.epsilon))
+
+    def sync(self) -> None:
+        """Writes the running statistics to `statistics` (before a checkpoint)."""
+        with self._lock:
+            if self._shadow is not None:
+                self.statistics.assign(self._shadow)
+
+
+class RewardStream:
+    """One actor's running discounted returns; scales its rewards (see `RewardNormalizer`).
+
+    The stream sums its returns and their squares and merges them into the shared
+    statistics every `merge_every` steps (and at the first), reading the new standard
+    deviation then: one lock and one merge per rollout's worth of steps, not per step.
+    """
+
+    def __init__(self, normalizer: RewardNormalizer, num_envs: int, merge_every: int = 8):
+        self.normalizer = normalizer
+        self.returns = np.zeros(num_envs, np.float64)
+        self.merge_every = merge_every
+        self._pending = [0.0, 0.0, 0.0]  # rows, sum, sum of squares
+        self._steps = 0
+        self.std = normalizer.std
+
+    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """Scales one step's `rewards` `[envs]`; `dones` ends episodes after this step."""
+        returns = self.returns * self.normalizer.gamma + rewards
+        pending = self._pending
+        pending[0] += returns.shape[0]
+        pending[1] += float(returns.sum())
+        pending[2] += float(np.dot(returns, returns))
+        self._steps += 1
+        if self._steps % self.merge_every == 1 or self.merge_every == 1:
+            self.std = self.normalizer._merge(*pending)
+            self._pending = [0.0, 0.0, 0.0]
+        returns[dones] = 0.0
+        self.returns = returns
+        clip = self.normalizer.clip
+        return np.clip(rewards / self.std, -clip, clip).astype(np.float32)

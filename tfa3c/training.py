@@ -28,6 +28,7 @@ from tfa3c.distributions import action_spec
 from tfa3c.envs import make_env, reward_threshold
 from tfa3c.errors import TrainingError, UserInputError, first_line
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
+from tfa3c.normalization import RewardNormalizer
 from tfa3c.progress import ProgressReporter
 from tfa3c.run_logs import RunLogs, trim_to_checkpoint
 from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
@@ -101,7 +102,8 @@ class AsyncAlgorithm:
     @classmethod
     def resolve_config(cls, config: TrainConfig | None, overrides: dict) -> TrainConfig:
         """`config` (default: the algorithm's defaults) with keyword `overrides` applied."""
-        config = config or cls.config_class()
+        if config is None:  # keywords alone: the preset of the env's action kind applies
+            return cls.config_class.for_env(**overrides)
         return config.replace(**overrides) if overrides else config
 
     def __init__(self, config: TrainConfig | None = None, **overrides):
@@ -130,15 +132,31 @@ class AsyncAlgorithm:
                 f"--logdir {self.logdir!r} already holds a run's checkpoints: add --resume to "
                 "continue that run, or give a new folder")
         keras.utils.set_random_seed(config.seed)
+        self.reward_normalizer = (RewardNormalizer(config.gamma) if config.normalize_rewards
+                                  else None)
         self.model, self.optimizer = self._build()
+        extras = ({"reward_statistics": self.reward_normalizer.statistics}
+                  if self.reward_normalizer else None)
         self.checkpointer = Checkpointer(self.logdir, self.model, self.optimizer,
-                                         config.keep_checkpoints)
+                                         config.keep_checkpoints, extras)
         self.resumed_from: str | None = None
         self.final_checkpoint: str | None = None
         self.finish_error: Exception | None = None  # see _finish
         if config.resume:
             self.resumed_from, counters = self.checkpointer.restore_latest()
             self.statistics.restore(counters)
+
+    def reward_stream(self, num_envs: int):
+        """A function scaling one actor's rewards `(rewards, dones) -> scaled`.
+
+        `reward_scale`, then (with `normalize_rewards`) division by the running spread
+        of the discounted return (`RewardNormalizer`).
+        """
+        scale = self.config.reward_scale
+        if self.reward_normalizer is None:
+            return lambda rewards, dones: (rewards * scale).astype("float32")
+        stream = self.reward_normalizer.stream(num_envs)
+        return lambda rewards, dones: stream(rewards * scale, dones)
 
     # Subclass interface -------------------------------------------------------------
     def _build(self) -> tuple[keras.Model, keras.optimizers.Optimizer]:
@@ -202,6 +220,8 @@ class AsyncAlgorithm:
     def _checkpoint(self, logs: RunLogs) -> str:
         """Writes the pending episodes to the CSV, then a checkpoint of the same moment."""
         episodes, counters = self.statistics.checkpoint_view()
+        if self.reward_normalizer is not None:
+            self.reward_normalizer.sync()
         logs.write_episodes(episodes, sync=True)
         return self.checkpointer.save(counters)
 

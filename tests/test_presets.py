@@ -1,0 +1,43 @@
+"""Defaults per action kind: the continuous preset, and explicit options winning over it."""
+
+import pytest
+
+from tfa3c import cli
+from tfa3c.config import A3CConfig, GA3CConfig
+from tfa3c.presets import CONTINUOUS, PRESETS
+
+
+@pytest.mark.parametrize("cls", [A3CConfig, GA3CConfig])
+def test_discrete_envs_keep_the_design_card_defaults(cls):
+    config = cls.for_env("CartPole-v1")
+    assert config == cls(env_id="CartPole-v1")
+    assert config.encoder == ("lstm" if cls is A3CConfig else "mlp")
+
+
+@pytest.mark.parametrize("cls", [A3CConfig, GA3CConfig])
+def test_continuous_envs_take_the_continuous_preset(cls):
+    config = cls.for_env("Pendulum-v1")
+    for name, value in PRESETS[(cls.algo, CONTINUOUS)].items():
+        assert getattr(config, name) == value
+    assert config.hidden_sizes != cls().hidden_sizes  # the preset changes something
+    # Explicit options win over the preset.
+    assert cls.for_env("Pendulum-v1", hidden_sizes=(8,)).hidden_sizes == (8,)
+
+
+@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
+def test_cli_applies_the_preset_unless_the_option_is_given(algo):
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", algo, "--env", "Pendulum-v1"])
+    assert cli.config_from_args(algo, args).hidden_sizes == (64, 64)
+    args = parser.parse_args(["train", algo, "--env", "Pendulum-v1", "--hidden-sizes", "32"])
+    assert cli.config_from_args(algo, args).hidden_sizes == (32,)
+    args = parser.parse_args(["train", algo, "--env", "CartPole-v1"])
+    assert cli.config_from_args(algo, args).hidden_sizes == (16,)
+
+
+def test_keyword_construction_of_an_algorithm_uses_the_preset():
+    from tfa3c.a3c import A3C
+
+    config = A3C.resolve_config(None, {"env_id": "Pendulum-v1", "max_seconds": 1.0})
+    assert (config.encoder, config.hidden_sizes) == ("mlp", (64, 64))
+    assert config.max_seconds == 1.0

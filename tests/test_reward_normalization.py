@@ -1,0 +1,73 @@
+"""Reward scaling by the running spread of the discounted return, and its checkpoint."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfa3c.normalization import RewardNormalizer
+
+GAMMA = 0.9
+
+
+def reference_scaled(rewards, dones, gamma, prior=(0.0, 1.0, 1e-4)):
+    """Every step's rewards divided by the std of all discounted returns seen so far."""
+    running = np.zeros(rewards.shape[1])
+    seen = []
+    scaled = np.empty_like(rewards)
+    for t in range(rewards.shape[0]):
+        running = running * gamma + rewards[t]
+        seen.extend(running.tolist())
+        values = np.array(seen)
+        mean, variance, count = prior
+        # Merging the prior pseudo-sample with the returns seen so far.
+        total = count + len(values)
+        delta = values.mean() - mean
+        merged = (variance * count + values.var() * len(values)
+                  + delta**2 * count * len(values) / total) / total
+        scaled[t] = rewards[t] / np.sqrt(merged + 1e-8)
+        running[dones[t]] = 0.0
+    return scaled
+
+
+def test_rewards_are_divided_by_the_running_return_std():
+    rng = np.random.default_rng(0)
+    rewards = rng.normal(3.0, 2.0, size=(50, 4))
+    dones = rng.random((50, 4)) < 0.1
+    stream = RewardNormalizer(GAMMA, clip=1e9).stream(4)
+    stream.merge_every = 1
+    scaled = np.stack([stream(rewards[t], dones[t]) for t in range(50)])
+    np.testing.assert_allclose(scaled, reference_scaled(rewards, dones, GAMMA), rtol=1e-5)
+
+
+def test_streams_share_statistics_and_merges_are_batched():
+    normalizer = RewardNormalizer(GAMMA)
+    first, second = normalizer.stream(2), normalizer.stream(2)
+    for _ in range(20):
+        first(np.full(2, 10.0), np.zeros(2, bool))
+    # Returns of 10/(1-0.9) = 100 at most: the second stream sees their spread at once.
+    assert second(np.full(2, 10.0), np.zeros(2, bool))[0] < 1.0
+    # Merged every 8 steps (and at the first): 20 steps of 2 environments give 17 rows.
+    assert normalizer._shadow[2] == pytest.approx(17 * 2 + 2 + 1e-4)
+
+
+def test_scaled_rewards_are_clipped():
+    stream = RewardNormalizer(GAMMA, clip=5.0).stream(1)
+    for _ in range(30):
+        stream(np.zeros(1), np.zeros(1, bool))  # returns of 0: the spread shrinks to 0
+    assert stream(np.array([1000.0]), np.zeros(1, bool))[0] == 5.0
+
+
+def test_statistics_survive_a_checkpoint(tmp_path):
+    normalizer = RewardNormalizer(GAMMA)
+    stream = normalizer.stream(3)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        stream(rng.normal(size=3), rng.random(3) < 0.1)
+    normalizer.sync()
+    path = tf.train.Checkpoint(reward_statistics=normalizer.statistics).write(
+        str(tmp_path / "ckpt"))
+    restored = RewardNormalizer(GAMMA)
+    assert restored.std == pytest.approx(1.0, abs=1e-6)
+    tf.train.Checkpoint(reward_statistics=restored.statistics).read(path).assert_consumed()
+    assert restored.std == pytest.approx(normalizer.std)
+    assert restored.std != pytest.approx(1.0, abs=1e-3)
