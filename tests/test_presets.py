@@ -41,3 +41,13 @@ def test_keyword_construction_of_an_algorithm_uses_the_preset():
     config = A3C.resolve_config(None, {"env_id": "Pendulum-v1", "max_seconds": 1.0})
     assert (config.encoder, config.hidden_sizes) == ("mlp", (64, 64))
     assert config.max_seconds == 1.0
+
+
+def test_a3c_learning_rate_follows_the_action_kind_unless_given():
+    parser = cli.build_parser()
+    pendulum = parser.parse_args(["train", "a3c", "--env", "Pendulum-v1"])
+    assert cli.config_from_args("a3c", pendulum).learning_rate == 5e-4
+    cartpole = parser.parse_args(["train", "a3c", "--env", "CartPole-v1"])
+    assert cli.config_from_args("a3c", cartpole).learning_rate == A3CConfig().learning_rate
+    given = parser.parse_args(["train", "a3c", "--env", "Pendulum-v1", "--learning-rate", "1e-3"])
+    assert cli.config_from_args("a3c", given).learning_rate == 1e-3

@@ -71,3 +71,20 @@ def test_statistics_survive_a_checkpoint(tmp_path):
     tf.train.Checkpoint(reward_statistics=restored.statistics).read(path).assert_consumed()
     assert restored.std == pytest.approx(normalizer.std)
     assert restored.std != pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_resumed_run_continues_with_the_saved_statistics(tmp_path):
+    from tfa3c.ga3c import GA3C
+
+    options = dict(env_id="Acrobot-v1", agents=1, envs_per_agent=4, progress_bar="none",
+                   logdir=str(tmp_path / "run"))
+    first = GA3C(max_steps=2000, **options)
+    first.learn()
+    saved = first.reward_normalizer.std
+    # Acrobot's -1 per step: discounted returns spread far beyond the prior's 1.
+    assert saved > 2.0
+    resumed = GA3C(max_steps=2000, resume=True, **options)
+    assert resumed.reward_normalizer.std == pytest.approx(saved)
+    unnormalized = GA3C(max_steps=2000, normalize_rewards=False,
+                        **{**options, "logdir": str(tmp_path / "other")})
+    assert unnormalized.reward_normalizer is None

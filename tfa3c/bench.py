@@ -1,5 +1,7 @@
 """`tfa3c bench`: A3C and GA3C on CartPole-v1 against a peer, with curves and scaling.
 
+(`--suite` and `--env ENV` measure other environments instead: `tfa3c.bench_suite`.)
+
 One command measures everything the results page states, in the same session:
 
 1. the environment's own limit (random actions, one environment and a vector of 8);

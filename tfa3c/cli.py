@@ -114,8 +114,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                        help="discount (default %(default)s)")
     hyper.add_argument("--n-steps", type=_positive_int, default=default("n_steps"),
                        help="steps per rollout / n-step return (default %(default)s)")
-    hyper.add_argument("--learning-rate", type=float, default=default("learning_rate"),
-                       help="learning rate (default %(default)s)")
+    continuous = preset(algo, CONTINUOUS)
+    # None: the preset of the environment's action kind decides (`tfa3c.presets`).
+    hyper.add_argument("--learning-rate", type=float, default=None,
+                       help=f"learning rate (default {default('learning_rate'):g}; "
+                            f"{continuous.get('learning_rate', default('learning_rate')):g} "
+                            "for continuous actions)")
     hyper.add_argument("--entropy-coef", type=float, default=default("entropy_coef"),
                        help="entropy bonus weight (default %(default)s)")
     hyper.add_argument("--value-coef", type=float, default=default("value_coef"),
@@ -133,8 +137,6 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
     hyper.add_argument("--clip-norm", type=float, default=default("clip_norm"),
                        help="gradient clip norm (default %(default)s)")
     network = parser.add_argument_group("network")
-    continuous = preset(algo, CONTINUOUS)
-    # None: the preset of the environment's action kind decides (`tfa3c.presets`).
     network.add_argument("--encoder", choices=ENCODERS, default=None,
                          help=f"observation encoder (default {default('encoder')}; "
                               f"{continuous.get('encoder', default('encoder'))} for continuous "
