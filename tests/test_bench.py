@@ -461,25 +461,41 @@ def test_suite_verdict_counts_unsolved_runs_at_the_budget():
     assert not verdict(suite_entry({"a3c": [10]}, None))["faster_met"]
 
 
-def test_suite_section_is_rendered_and_placed_before_the_soak_section(tmp_path):
+def test_suite_section_shows_each_environments_newest_run_before_the_soak(tmp_path):
     from tfa3c import bench_suite, soak
 
-    entry = suite_entry({"a3c": [10, 20, 30], "ga3c": [40, None, None]}, [40, 50, 60])
-    entry["verdict"] = bench_suite.verdict(entry)
-    entry["curves"] = "results/x-curves.png"
-    data = {"meta": {"command": "tfa3c bench --suite", "date": "d", "cpu_count": 2,
-                     "seeds": 3, "total_seconds": 5.0}, "envs": {"Acrobot-v1": entry}}
-    section = bench_suite.render_section(data, "results/x.suite.json")
+    def suite_file(stamp, env_id, times):
+        entry = suite_entry(times, [40, 50, 60])
+        entry["verdict"] = bench_suite.verdict(entry)
+        entry["curves"] = f"results/{stamp}-curves.png"
+        data = {"meta": {"command": f"tfa3c bench --suite {env_id}", "date": stamp,
+                         "cpu_count": 2, "seeds": 3, "total_seconds": 5.0},
+                "envs": {env_id: entry}}
+        path = tmp_path / "results" / f"{stamp}{bench_suite.SUFFIX}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(data))
+
+    suite_file("2026-01-01", "Acrobot-v1", {"a3c": [10, 20, 30], "ga3c": [40, None, None]})
+    section = bench_suite.latest_section(tmp_path / "results", tmp_path)
     assert "### Acrobot-v1" in section and "| A3C | 3/3 | 20.0 | 0.40x |" in section
     assert "| GA3C | 1/3 | 100.0 | 2.00x |" in section
     assert "every run solved: missed" in section and "slower <= 1.0x: missed" in section
-    assert "](results/x-curves.png)" in section
+    assert "](results/2026-01-01-curves.png)" in section
+    assert "[results/2026-01-01.suite.json](results/2026-01-01.suite.json)" in section
     report = f"# Results\n\nmain\n\n{soak.SECTION_START}\nsoak\n{soak.SECTION_END}\n"
     text = bench_suite.replace_section(report, section)
     assert text.index("### Acrobot-v1") < text.index(soak.SECTION_START) and "main" in text
-    again = bench_suite.replace_section(text, section.replace("Acrobot", "Pendulum"))
+    # A later run of another environment keeps Acrobot's figures; a rerun replaces them.
+    suite_file("2026-01-02", "Pendulum-v1", {"a3c": [10], "ga3c": [20]})
+    suite_file("2026-01-03", "Acrobot-v1", {"a3c": [5, 5, 5], "ga3c": [6, 6, 6]})
+    again = bench_suite.replace_section(
+        text, bench_suite.latest_section(tmp_path / "results", tmp_path))
     assert again.count(bench_suite.SECTION_START) == 1 and "### Pendulum-v1" in again
-    assert "Acrobot" not in again and "soak" in again
+    assert "| A3C | 3/3 | 5.0 |" in again and "| A3C | 3/3 | 20.0 |" not in again
+    assert "soak" in again and "main" in again
+    (tmp_path / "results" / f"2026-01-04{bench_suite.SUFFIX}").write_text("{not json")
+    broken = bench_suite.latest_section(tmp_path / "results", tmp_path)
+    assert "### Pendulum-v1" in broken and "2026-01-04.suite.json could not be read" in broken
 
 
 def test_suite_quick_runs_the_algorithms_and_writes_only_its_section(tmp_path):

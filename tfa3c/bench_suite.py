@@ -120,8 +120,7 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
     bench._write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     results_md = out / "RESULTS.md"
     text = results_md.read_text() if results_md.is_file() else "# Benchmark results\n"
-    bench._write_atomic(results_md, replace_section(
-        text, render_section(data, bench._relative(json_path, out))))
+    bench._write_atomic(results_md, replace_section(text, latest_section(results_dir, out)))
     print(f"results: {json_path}", flush=True)
     print(f"report: {results_md}, section \"Environments\" "
           f"({data['meta']['total_seconds']:.0f} s in all)", flush=True)
@@ -179,21 +178,27 @@ def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
-def render_section(data: dict[str, Any], json_name: str) -> str:
-    """The "Environments" section of RESULTS.md, between its markers."""
-    meta = data["meta"]
+def render_section(envs: dict[str, dict[str, Any]]) -> str:
+    """The "Environments" section of RESULTS.md, between its markers.
+
+    Args:
+        envs: per environment, its suite entry with `source`: the `meta` of the run
+            that measured it and `json`, that run's JSON relative to RESULTS.md.
+    """
     lines = [SECTION_START, "## Environments beyond CartPole", "",
-             f"- Command: `{meta['command']}` ({meta['date']}, {meta['cpu_count']} CPUs; "
-             f"{meta['seeds']} seed(s) per algorithm; {meta['total_seconds']:.0f} s in all)",
-             f"- Raw figures: [{json_name}]({json_name})",
-             "- Time to solve: median over seeds, a run that did not solve counted at the "
+             "Time to solve: median over seeds, a run that did not solve counted at the "
              "budget. Targets: every run solves within the budget; the faster algorithm "
-             f"<= {FASTER_TARGET}x the peer's median time, the slower <= {SLOWER_TARGET}x.", ""]
-    for env_id, entry in data["envs"].items():
-        check = entry["verdict"]
+             f"<= {FASTER_TARGET}x the peer's median time, the slower <= {SLOWER_TARGET}x. "
+             "Each environment shows its newest measurement.", ""]
+    for env_id, entry in envs.items():
+        check, source = entry["verdict"], entry["source"]
+        meta = source["meta"]
         lines += [f"### {env_id}", "",
-                  f"Budget {entry['budget']:g} s; solved at a mean return of "
-                  f"{_fmt(entry['target'], '{:g}')} over the last 100 episodes.", "",
+                  f"- Command: `{meta['command']}` ({meta['date']}, {meta['cpu_count']} CPUs, "
+                  f"{meta['seeds']} seed(s) per algorithm)",
+                  f"- Budget {entry['budget']:g} s; solved at a mean return of "
+                  f"{_fmt(entry['target'], '{:g}')} over the last 100 episodes",
+                  f"- Raw figures: [{source['json']}]({source['json']})", "",
                   "| algorithm | solved | median s to solve | time ratio to the peer "
                   "| median mean return at stop | median env steps/s |",
                   "|---|---|---|---|---|---|"]
@@ -240,17 +245,32 @@ def replace_section(text: str, section: str) -> str:
 
 
 def latest_section(results_dir: pathlib.Path, out: pathlib.Path) -> str:
-    """The section for the newest suite JSON under `results_dir` ("" if there is none)."""
-    paths = sorted(results_dir.glob(f"*{SUFFIX}"))
-    if not paths:
+    """The section from every suite JSON under `results_dir`, each environment's newest.
+
+    "" if there is none. A suite run of some environments leaves the others' figures.
+    """
+    envs: dict[str, dict[str, Any]] = {}
+    broken = []
+    for path in sorted(results_dir.glob(f"*{SUFFIX}")):  # by stamp: newest last
+        name = os.path.relpath(path, out)
+        try:
+            data = json.loads(path.read_text())
+            for env_id, entry in data["envs"].items():
+                envs[env_id] = {**entry, "source": {"meta": data["meta"], "json": name}}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            broken.append(f"{name} could not be read ({type(error).__name__}: {error})")
+    if not envs and not broken:
         return ""
-    name = os.path.relpath(paths[-1], out)
     try:
-        return "\n" + render_section(json.loads(paths[-1].read_text()), name) + "\n"
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return (f"\n{SECTION_START}\n## Environments beyond CartPole\n\n{name} could not be "
-                f"read ({type(error).__name__}: {error}); rerun tfa3c bench --suite\n"
-                f"{SECTION_END}\n")
+        section = render_section(envs)
+    except (KeyError, TypeError) as error:  # a broken file must not cost the report
+        broken.append(f"the suite figures could not be rendered ({type(error).__name__}: "
+                      f"{error})")
+        section = f"{SECTION_START}\n## Environments beyond CartPole\n\n{SECTION_END}"
+    if broken:
+        notes = "\n".join(f"- {line}; rerun tfa3c bench --suite" for line in broken)
+        section = section.replace(SECTION_END, notes + "\n" + SECTION_END)
+    return "\n" + section + "\n"
 
 
 def _draw_curves(env_id: str, entry: dict[str, Any], out: pathlib.Path,
