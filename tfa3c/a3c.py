@@ -20,6 +20,7 @@ from tfa3c.config import A3CConfig
 from tfa3c.distributions import CATEGORICAL
 from tfa3c.envs import EnvironmentGroup
 from tfa3c.losses import actor_critic_loss
+from tfa3c.normalization import fixed_reward_scale
 from tfa3c.policy import build_model, network, split_state
 from tfa3c.returns import returns_and_advantages, standardize
 from tfa3c.statistics import EpisodeStatistics
@@ -73,8 +74,7 @@ class A3CWorker:
                                      config.env_kwargs)
         self.spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
-        self.scale_rewards = scale_rewards or (
-            lambda rewards, dones: rewards * np.float32(config.reward_scale))
+        self.scale_rewards = scale_rewards or fixed_reward_scale(config.reward_scale)
         units = model.state_size  # 0 for a feed-forward encoder
         self.h = np.zeros((self.envs.num_envs, units), np.float32)
         self.c = np.zeros((self.envs.num_envs, units), np.float32)
@@ -382,11 +382,11 @@ class A3C(AsyncAlgorithm):
 
     def _build(self):
         config: A3CConfig = self.config
-        spec = self.action_spec
-        model = build_model(network(config, spec, config.normalize_observations),
+        model = build_model(network(config, self.action_spec, config.normalize_observations),
                             self.observation_size)
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
+
         def stream():
             return self.reward_stream(config.envs_per_worker)
 

@@ -227,6 +227,36 @@ def run_measured(command: Sequence[str], log_dir: pathlib.Path, timeout: float,
     return result
 
 
+def run_seeds(base: Sequence[str], seeds: int, max_seconds: float, prefix: pathlib.Path,
+              label: str, out: pathlib.Path, progress, options: Sequence[str] = ()
+              ) -> list[dict[str, Any]]:
+    """Runs `base` for seeds 0..seeds-1, each its own measured subprocess and run folder.
+
+    Args:
+        base: the training command before the per-run options.
+        seeds: how many seeds.
+        max_seconds: each run's training budget.
+        prefix: run folders are `<prefix>-seed<N>`.
+        label: names the runs in the progress display.
+        out: the report's folder (run folders are recorded relative to it).
+        progress: the benchmark's progress display.
+        options: more options for every run.
+    """
+    root = project_root()
+    runs = []
+    for seed in range(seeds):
+        logdir = prefix.with_name(f"{prefix.name}-seed{seed}")
+        progress.start(f"{label} seed {seed}")
+        command = [*base, "--seed", str(seed), "--logdir", str(logdir), "--no-export",
+                   "--progress", "lines", *options, "--max-seconds", f"{max_seconds:g}"]
+        result = run_measured(command, logdir, max_seconds + _RUN_GRACE_SECONDS, cwd=root)
+        result.update(seed=seed, logdir=_relative(logdir, out),
+                      command=_display_command(command, root))
+        runs.append(result)
+        progress.finish(f"{label} seed {seed}", _outcome(result))
+    return runs
+
+
 def _wait_with_timeout(process: subprocess.Popen, timeout: float):
     deadline = time.perf_counter() + timeout
     while True:
@@ -612,18 +642,7 @@ def run(args: argparse.Namespace) -> int:
 
         algorithms: dict[str, Any] = {}
         for algo, base in commands.items():
-            runs = []
-            for seed in range(seeds):
-                logdir = runs_dir / f"{algo}-seed{seed}"
-                label = f"{algo} seed {seed}"
-                progress.start(label)
-                command = [*base, "--seed", str(seed), "--logdir", str(logdir), "--no-export",
-                           "--progress", "lines", "--max-seconds", f"{max_seconds:g}"]
-                result = run_measured(command, logdir, max_seconds + _RUN_GRACE_SECONDS, cwd=root)
-                result.update(seed=seed, logdir=_relative(logdir, out),
-                              command=_display_command(command, root))
-                runs.append(result)
-                progress.finish(label, _outcome(result))
+            runs = run_seeds(base, seeds, max_seconds, runs_dir / algo, algo, out, progress)
             algorithms[algo] = {"runs": runs, "stats": aggregate(runs)}
         for algo, reason in unavailable.items():
             algorithms[algo] = {"runs": [], "stats": aggregate([]), "unavailable": reason}

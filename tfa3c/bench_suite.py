@@ -92,20 +92,8 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
                              "source": source, "runs": peer_runs,
                              "stats": peer_aggregate(peer_runs)}
         for algo, base in commands[env_id].items():
-            runs = []
-            for seed in range(seeds):
-                logdir = runs_dir / f"{_slug(env_id)}-{algo}-seed{seed}"
-                label = f"{env_id} {algo} seed {seed}"
-                progress.start(label)
-                command = [*base, "--seed", str(seed), "--logdir", str(logdir), "--no-export",
-                           "--progress", "lines", "--log-interval", "10",
-                           "--max-seconds", f"{seconds:g}"]
-                result = bench.run_measured(command, logdir, seconds + bench._RUN_GRACE_SECONDS,
-                                            cwd=root)
-                result.update(seed=seed, logdir=bench._relative(logdir, out),
-                              command=bench._display_command(command, root))
-                runs.append(result)
-                progress.finish(label, bench._outcome(result))
+            runs = bench.run_seeds(base, seeds, seconds, runs_dir / f"{_slug(env_id)}-{algo}",
+                                   f"{env_id} {algo}", out, progress, ("--log-interval", "10"))
             entry["algorithms"][algo] = {"runs": runs, "stats": aggregate(runs)}
         entry["verdict"] = verdict(entry)
         entry["curves"] = _draw_curves(env_id, entry, out, results_dir, stamp)

@@ -33,6 +33,7 @@ from tfa3c.distributions import CATEGORICAL
 from tfa3c.envs import EnvironmentGroup, Transition
 from tfa3c.errors import ConfigError
 from tfa3c.losses import actor_critic_loss
+from tfa3c.normalization import fixed_reward_scale
 from tfa3c.policy import build_model, network, split_state
 from tfa3c.returns import discounted_returns
 from tfa3c.training import AsyncAlgorithm, configure_threads
@@ -310,8 +311,7 @@ class GA3CAgent:
         self.num_actions = self.envs.num_actions
         self.action_spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
-        self.scale_rewards = scale_rewards or (
-            lambda rewards, dones: rewards * np.float32(config.reward_scale))
+        self.scale_rewards = scale_rewards or fixed_reward_scale(config.reward_scale)
         self._final_observations = np.empty((0, self.envs.observation_size), np.float32)
         self.state_width = 2 * state_size
         self.states = np.zeros((self.num_envs, self.state_width), np.float32)

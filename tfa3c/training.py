@@ -28,7 +28,7 @@ from tfa3c.distributions import action_spec
 from tfa3c.envs import make_env, reward_threshold
 from tfa3c.errors import TrainingError, UserInputError, first_line
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
-from tfa3c.normalization import RewardNormalizer
+from tfa3c.normalization import RewardNormalizer, fixed_reward_scale
 from tfa3c.progress import ProgressReporter
 from tfa3c.run_logs import RunLogs, trim_to_checkpoint
 from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
@@ -154,7 +154,7 @@ class AsyncAlgorithm:
         """
         scale = self.config.reward_scale
         if self.reward_normalizer is None:
-            return lambda rewards, dones: (rewards * scale).astype("float32")
+            return fixed_reward_scale(scale)
         stream = self.reward_normalizer.stream(num_envs)
         return lambda rewards, dones: stream(rewards * scale, dones)
 
