@@ -516,3 +516,9 @@ def test_suite_quick_runs_the_algorithms_and_writes_only_its_section(tmp_path):
     assert text.startswith("# Benchmark results\n\nthe CartPole report\n")
     assert "### Acrobot-v1" in text
     assert (out / entry["curves"]).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_suite_refuses_the_main_reports_options(tmp_path):
+    with pytest.raises(UserInputError, match=r"--workers-list belong to the CartPole-v1 report"):
+        bench.run(bench_args(tmp_path, "--env", "Acrobot-v1", "--workers-list", "1,2"))
+    assert not (tmp_path / "o").exists()

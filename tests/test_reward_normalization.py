@@ -41,13 +41,27 @@ def test_rewards_are_divided_by_the_running_return_std():
 
 def test_streams_share_statistics_and_merges_are_batched():
     normalizer = RewardNormalizer(GAMMA)
-    first, second = normalizer.stream(2), normalizer.stream(2)
+    first, second = normalizer.stream(2, warmup=0), normalizer.stream(2, warmup=0)
     for _ in range(20):
         first(np.full(2, 10.0), np.zeros(2, bool))
-    # Returns of 10/(1-0.9) = 100 at most: the second stream sees their spread at once.
-    assert second(np.full(2, 10.0), np.zeros(2, bool))[0] < 1.0
-    # Merged every 8 steps (and at the first): 20 steps of 2 environments give 17 rows.
-    assert normalizer._shadow[2] == pytest.approx(17 * 2 + 2 + 1e-4)
+    # Merged every 8 steps once warmed up: steps 1-16 of 2 environments are merged, 32
+    # rows; steps 17-20 wait for the next merge.
+    assert normalizer._shadow[2] == pytest.approx(32 + 1e-4)
+    # Returns of 10/(1-0.9) = 100 at most: the second stream reads their spread at its
+    # first merge, and scales by it from then on.
+    for _ in range(8):
+        scaled = second(np.full(2, 10.0), np.zeros(2, bool))
+    assert scaled[0] < 1.0
+
+
+def test_a_constant_first_reward_does_not_scale_the_steps_after_it():
+    # CartPole: +1 in every environment. The first merge has no spread (so its reward is
+    # clipped), but the warm-up merges every step, and the second step already sees the
+    # spread of returns over time: rewards are not stuck at the clip for a whole batch.
+    stream = RewardNormalizer(0.99, clip=10.0).stream(16)
+    scaled = [stream(np.ones(16), np.zeros(16, bool))[0] for _ in range(8)]
+    assert scaled[0] == 10.0
+    assert all(value < 3.0 for value in scaled[1:]), scaled
 
 
 def test_scaled_rewards_are_clipped():
@@ -88,3 +102,19 @@ def test_a_resumed_run_continues_with_the_saved_statistics(tmp_path):
     unnormalized = GA3C(max_steps=2000, normalize_rewards=False,
                         **{**options, "logdir": str(tmp_path / "other")})
     assert unnormalized.reward_normalizer is None
+
+
+def test_resuming_with_the_other_reward_option_names_the_option(tmp_path):
+    from tfa3c.errors import CheckpointError
+    from tfa3c.ga3c import GA3C
+
+    options = dict(env_id="CartPole-v1", agents=1, envs_per_agent=2, progress_bar="none",
+                   max_steps=200)
+    GA3C(logdir=str(tmp_path / "plain"), normalize_rewards=False, **options).learn()
+    with pytest.raises(CheckpointError, match="trained without reward normalization; resume "
+                                              "with --no-normalize-rewards"):
+        GA3C(logdir=str(tmp_path / "plain"), resume=True, **options)
+    GA3C(logdir=str(tmp_path / "normalized"), **options).learn()
+    with pytest.raises(CheckpointError, match="trained with reward normalization"):
+        GA3C(logdir=str(tmp_path / "normalized"), resume=True, normalize_rewards=False,
+             **options)

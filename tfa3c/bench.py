@@ -751,6 +751,13 @@ def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], e
     """Checks every environment and algorithm first, then runs `bench_suite.run_suite`."""
     from tfa3c.bench_suite import budget, run_suite
 
+    main_only = [option for option, value in (("--scaling-seconds", args.scaling_seconds),
+                                             ("--workers-list", args.workers_list),
+                                             ("--agents-list", args.agents_list))
+                 if value is not None]
+    if main_only:
+        raise UserInputError(f"{', '.join(main_only)} belong to the CartPole-v1 report; a suite "
+                             f"(--suite, or --env {env_ids[0]}) runs no scaling: drop them")
     root = project_root()
     commands: dict[str, dict[str, list[str]]] = {}
     for env_id in env_ids:

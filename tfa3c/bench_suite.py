@@ -85,7 +85,9 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
                 progress.message(f"{env_id}: no peer figures ({error})")
             source = f"bash {bench.PEER_SCRIPT} {' '.join(peer_args)}"
         elif given_peer is not None:
-            peer_runs = [run for run in given_peer if run.get("env") == env_id] or None
+            # A line without `env` comes from the peer's CartPole-only days.
+            peer_runs = [run for run in given_peer
+                         if run.get("env", bench.ENV_ID) == env_id] or None
             source = args.peer
         if peer_runs:
             entry["peer"] = {"name": ALGO_NAMES.get(str(peer_runs[0].get("algo")), "peer"),
@@ -251,7 +253,7 @@ def latest_section(results_dir: pathlib.Path, out: pathlib.Path) -> str:
         return ""
     try:
         section = render_section(envs)
-    except (KeyError, TypeError) as error:  # a broken file must not cost the report
+    except (KeyError, TypeError, ValueError) as error:  # a broken file must not cost the report
         broken.append(f"the suite figures could not be rendered ({type(error).__name__}: "
                       f"{error})")
         section = f"{SECTION_START}\n## Environments beyond CartPole\n\n{SECTION_END}"

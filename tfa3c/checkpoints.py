@@ -124,6 +124,7 @@ class Checkpointer:
                  keep: int = 3, extras: dict[str, tf.Variable] | None = None):
         self.directory = os.path.join(logdir, CHECKPOINT_FOLDER)
         self.model = model
+        self.extras = dict(extras or {})
         self._env_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._episodes = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._recent_returns = tf.Variable(np.zeros(WINDOW, np.float64), trainable=False)
@@ -151,6 +152,23 @@ class Checkpointer:
         self._training_seconds.assign(counters.training_seconds)
         return self.manager.save(checkpoint_number=counters.env_steps)
 
+    def _check_extras(self, path: str) -> None:
+        """The run's extra state (the reward statistics) must be in the checkpoint, and only then.
+
+        Raises:
+            CheckpointError: naming the option the run was trained with.
+        """
+        try:
+            names = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(path)}
+        except Exception:  # an unreadable checkpoint: `read` says so below
+            return
+        if "reward_statistics" in self.extras and "reward_statistics" not in names:
+            raise CheckpointError(f"checkpoint {path} was trained without reward normalization; "
+                                  "resume with --no-normalize-rewards (normalize_rewards=False)")
+        if "reward_statistics" in names and "reward_statistics" not in self.extras:
+            raise CheckpointError(f"checkpoint {path} was trained with reward normalization; "
+                                  "resume without --no-normalize-rewards")
+
     def restore_latest(self) -> tuple[str, Counters]:
         """Restores the newest checkpoint into the model and optimizer; returns its counters.
 
@@ -170,6 +188,7 @@ class Checkpointer:
                 raise CheckpointError(
                     f"checkpoint {path} belongs to a different network ("
                     f"{', '.join(differences)}); resume with the options it was trained with")
+        self._check_extras(path)
         try:
             status = self.checkpoint.read(path)
             status.assert_existing_objects_matched()

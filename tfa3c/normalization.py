@@ -142,12 +142,15 @@ class RewardNormalizer:
             statistics = self.statistics.numpy() if self._shadow is None else self._shadow
         return float(np.sqrt(statistics[1] + self.epsilon))
 
-    def stream(self, num_envs: int) -> RewardStream:
-        """One actor's view: running returns for its `num_envs` environments."""
-        return RewardStream(self, num_envs)
+    def stream(self, num_envs: int, **options) -> RewardStream:
+        """One actor's view: running returns for its `num_envs` environments.
 
-    def _merge(self, rows: float, total: float, total_squares: float) -> float:
-        """Merges `rows` returns given by their sum and sum of squares; returns the std."""
+        `options` go to `RewardStream` (`merge_every`, `warmup`).
+        """
+        return RewardStream(self, num_envs, **options)
+
+    def _merge(self, rows: float, total: float, total_squares: float) -> tuple[float, float]:
+        """Merges `rows` returns given by their sum and sum of squares; returns std and count."""
         mean = total / rows
         variance = max(total_squares / rows - mean * mean, 0.0)
         with self._lock:
@@ -161,7 +164,7 @@ class RewardNormalizer:
                 (old_variance * count + variance * rows + delta**2 * count * rows / merged)
                 / merged,
                 merged])
-            return float(np.sqrt(self._shadow[1] + self.epsilon))
+            return float(np.sqrt(self._shadow[1] + self.epsilon)), float(merged)
 
     def sync(self) -> None:
         """Writes the running statistics to `statistics` (before a checkpoint)."""
@@ -174,14 +177,20 @@ class RewardStream:
     """One actor's running discounted returns; scales its rewards (see `RewardNormalizer`).
 
     The stream sums its returns and their squares and merges them into the shared
-    statistics every `merge_every` steps (and at the first), reading the new standard
-    deviation then: one lock and one merge per rollout's worth of steps, not per step.
+    statistics every `merge_every` steps, reading the new standard deviation then: one
+    lock and one merge per `merge_every` steps, not per step. Until the statistics hold
+    `warmup` returns it merges every step: a first merge of a constant reward (CartPole's
+    +1 everywhere) has no spread, and its tiny standard deviation must not scale the
+    steps that follow.
     """
 
-    def __init__(self, normalizer: RewardNormalizer, num_envs: int, merge_every: int = 8):
+    def __init__(self, normalizer: RewardNormalizer, num_envs: int, merge_every: int = 8,
+                 warmup: int = 1000):
         self.normalizer = normalizer
         self.returns = np.zeros(num_envs, np.float64)
         self.merge_every = merge_every
+        self.warmup = warmup
+        self._merged = 0.0  # the shared count at this stream's last merge
         self._pending = [0.0, 0.0, 0.0]  # rows, sum, sum of squares
         self._steps = 0
         self.std = normalizer.std
@@ -194,8 +203,8 @@ class RewardStream:
         pending[1] += float(returns.sum())
         pending[2] += float(np.dot(returns, returns))
         self._steps += 1
-        if self._steps % self.merge_every == 1 or self.merge_every == 1:
-            self.std = self.normalizer._merge(*pending)
+        if self._merged < self.warmup or self._steps % self.merge_every == 0:
+            self.std, self._merged = self.normalizer._merge(*pending)
             self._pending = [0.0, 0.0, 0.0]
         returns[dones] = 0.0
         self.returns = returns
