@@ -59,7 +59,9 @@ def make_worker(tmp_path, **changes):
 def test_bootstrap_uses_the_state_after_the_last_step(tmp_path):
     algorithm, worker = make_worker(tmp_path, envs_per_worker=3, n_steps=6)
     rollout = worker.collect()
-    model = algorithm.model  # the weights the worker pulled and acted with
+    # The weights and observation statistics the worker pulled and acted with
+    # (computing the gradient moves the statistics).
+    model = algorithm.model
     env = 0
     # Value of the observation after the rollout, through the LSTM run over the rollout.
     steps = rollout.observations[:, env]
@@ -72,6 +74,21 @@ def test_bootstrap_uses_the_state_after_the_last_step(tmp_path):
     if not (rollout.terminated[-1, env] or rollout.truncated[-1, env]):
         _, value, _ = model.step(worker.envs.observations[env:env + 1], state)
         np.testing.assert_allclose(rollout.next_values[-1, env], value.numpy()[0], atol=1e-5)
+
+
+def gradients_under_acting_statistics(worker, rollout):
+    """The worker's gradients, then the observation statistics put back as they were.
+
+    Computing a gradient merges the rollout into the running observation statistics; a
+    reference computed afterwards must see those the gradient was taken under.
+    """
+    normalizer = worker.normalizer
+    assert normalizer is not None  # A3C's default
+    before = normalizer.statistics.numpy()
+    result = worker.compute_gradients(rollout)
+    assert not np.allclose(normalizer.statistics.numpy(), before)
+    normalizer.statistics.assign(before)
+    return result
 
 
 def reference_gradients(model, config, rollout, envs, initial_state=None):
@@ -116,7 +133,7 @@ def test_training_replays_from_the_rollouts_initial_state(tmp_path, encoder):
     if rollout.episode_starts[0, 0]:
         rollout = worker.collect()
     assert np.abs(rollout.initial_h).max() > 0  # ...from a non-zero LSTM state
-    gradients, _ = worker.compute_gradients(rollout)
+    gradients, _ = gradients_under_acting_statistics(worker, rollout)
     expected = reference_gradients(model, worker.config, rollout, [0])
     zeros = np.zeros_like(rollout.initial_h)
     zero_state = reference_gradients(model, worker.config, rollout, [0], (zeros, zeros))
@@ -138,7 +155,7 @@ def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path, o
     assert [group.tolist() for group in worker.groups] == [[0, 1], [2, 3], [4]]
     worker.collect()
     rollout = worker.collect()
-    gradients, metrics = worker.compute_gradients(rollout)
+    gradients, metrics = gradients_under_acting_statistics(worker, rollout)
     assert metrics.shape == (3, 5)
     model = algorithm.model  # holds the weights the worker pulled
     for index, envs in enumerate(worker.groups):

@@ -323,7 +323,8 @@ def test_export_rebuilds_exactly_the_trained_network(algo, tmp_path, capsys):
     observations = np.random.default_rng(0).normal(scale=5.0, size=(6, 4, 4)).astype(np.float32)
     if algo == "a3c":
         state = model.initial_state(4)
-        unclipped = type(model)(model.num_actions, encoder="lstm", lstm_units=model.lstm_units)
+        unclipped = type(model)(model.num_actions, encoder="lstm", lstm_units=model.lstm_units,
+                                normalize_observations=model.normalize_observations)
         unclipped.build((None, None, 4))
         unclipped.set_weights(model.get_weights())
         free_state = unclipped.initial_state(4)

@@ -142,8 +142,6 @@ class A3CWorker:
         if live.any():
             next_values[-1, live] = policy.step(current[live], h[live], c[live])[1]
         self.h, self.c = h, c
-        if self.normalizer is not None:  # what the actors saw moves the statistics
-            self.normalizer.update(observations.reshape(-1, envs.observation_size))
         self.rollouts += 1
         return Rollout(observations, actions, rewards, values, next_values, terminated,
                        truncated, episode_starts, initial_h, initial_c)
@@ -174,7 +172,13 @@ class A3CWorker:
             axis=-1).astype(np.float32)
         packed = np.concatenate([rollout.observations, per_step], axis=-1)
         initial_state = np.concatenate([rollout.initial_h, rollout.initial_c], axis=1)
-        return self.gradients(self.weights, packed, initial_state)
+        gradients = self.gradients(self.weights, packed, initial_state)
+        if self.normalizer is not None:
+            # What the actors saw moves the observation statistics, after the gradient:
+            # it is taken under the statistics the rollout was acted with (other
+            # workers' updates aside).
+            self.normalizer.update(rollout.observations.reshape(-1, self.envs.observation_size))
+        return gradients
 
     def close(self) -> None:
         """Closes the worker's environments."""

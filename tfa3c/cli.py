@@ -126,10 +126,15 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                        help="value loss weight (default %(default)s)")
     hyper.add_argument("--reward-scale", type=float, default=default("reward_scale"),
                        help="reward multiplier (default %(default)s)")
+    continuous_normalize = continuous.get("normalize_observations",
+                                          default("normalize_observations"))
     hyper.add_argument("--normalize-observations", action=argparse.BooleanOptionalAction,
-                       default=default("normalize_observations"),
+                       default=None,
                        help="standardize observations by running statistics, inside the "
-                            "network (default %(default)s)")
+                            f"network (default {default('normalize_observations')}"
+                            + (f"; {continuous_normalize} for continuous actions)"
+                               if continuous_normalize != default("normalize_observations")
+                               else ")"))
     hyper.add_argument("--normalize-rewards", action=argparse.BooleanOptionalAction,
                        default=default("normalize_rewards"),
                        help="divide rewards by the running std of the discounted return "
