@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfa3c import distributions
-from tfa3c.acting import acting_policy, softmax, unflatten
+from tfa3c.acting import acting_policy, unflatten
 from tfa3c.config import A3CConfig
 from tfa3c.distributions import CATEGORICAL
 from tfa3c.envs import EnvironmentGroup
@@ -93,9 +93,7 @@ class A3CWorker:
         self.policy.load(weights)
 
     def _sample(self, params: np.ndarray) -> np.ndarray:
-        if self.spec.kind == CATEGORICAL:
-            return distributions.sample_categorical(softmax(params), self.rng)
-        return distributions.sample_gaussian(params, self.rng)
+        return distributions.sample_params(self.spec, params, self.rng)
 
     def collect(self, statistics: EpisodeStatistics | None = None) -> Rollout:
         """Acts for `n_steps` steps in every environment, carrying the recurrent state.
@@ -106,7 +104,7 @@ class A3CWorker:
         steps, num_envs = config.n_steps, envs.num_envs
         observations = np.empty((steps, num_envs, envs.observation_size), np.float32)
         actions = np.empty((steps, num_envs, *self.spec.action_shape),
-                           np.int64 if self.spec.kind == CATEGORICAL else np.float32)
+                           np.int64 if self.spec.discrete else np.float32)
         rewards = np.empty((steps, num_envs), np.float32)
         values = np.empty((steps, num_envs), np.float32)
         next_values = np.zeros((steps, num_envs), np.float32)
@@ -210,7 +208,7 @@ class GroupGradients:
     def __init__(self, config: A3CConfig, model: keras.Model, groups: list[np.ndarray]):
         self.config = config
         self.model = model
-        self.kind = model.action_spec.kind
+        self.spec = model.action_spec
         self.action_width = int(np.prod(model.action_spec.action_shape))  # 1 if discrete
         self.shapes = [tuple(v.shape) for v in model.trainable_variables]
         self.num_groups = len(groups)
@@ -265,7 +263,7 @@ class GroupGradients:
         loss, metrics = actor_critic_loss(
             params, values, actions, advantages, returns,
             mask=tf.broadcast_to(mask[:, None], tf.shape(values)),
-            value_coef=config.value_coef, entropy_coef=config.entropy_coef, kind=self.kind)
+            value_coef=config.value_coef, entropy_coef=config.entropy_coef, kind=self.spec)
         return tf.stack([loss, metrics["policy_loss"], metrics["value_loss"],
                          metrics["entropy"]])
 
@@ -276,8 +274,10 @@ class GroupGradients:
         by_group = tf.gather(tf.transpose(steps, [1, 0, 2]), self.members)
         observations, actions, advantages, returns, starts = tf.split(
             by_group, [self.observation_size, width, 1, 1, 1], axis=-1)
-        if self.kind == CATEGORICAL:
+        if self.spec.kind == CATEGORICAL:
             actions = tf.cast(actions[..., 0], tf.int32)
+        elif self.spec.discrete:  # one integer per dimension
+            actions = tf.cast(actions, tf.int32)
         advantages, returns, starts = (x[..., 0] for x in (advantages, returns, starts))
         states = tf.gather(initial_state, self.members)
         copies = [tf.tile(part[None], [groups] + [1] * len(part.shape))

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfa3c.distributions import CATEGORICAL, GAUSSIAN
+from tfa3c.distributions import GAUSSIAN, KINDS, softmax  # noqa: F401 (softmax: re-exported)
 from tfa3c.distributions import sample_categorical as sample_actions  # noqa: F401 (API)
 from tfa3c.encoders import LSTM, MLP, MLP_LSTM
 from tfa3c.policy import LOG_STD_MAX, LOG_STD_MIN
@@ -32,12 +32,6 @@ _ACTIVATIONS = {
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax."""
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def weight_names(model) -> list[str]:
@@ -59,9 +53,9 @@ class NumpyPolicy:
     """`ActorCritic.step` in NumPy, on weights looked up by name.
 
     Covers the `mlp`, `lstm` and `mlp-lstm` encoders with relu, tanh or linear layers,
-    categorical and Gaussian heads, with or without observation normalization (whose
-    statistics are not trainable weights: `load` reads them from the model's
-    normalizer, so a snapshot holds the weights and the statistics of one moment).
+    categorical, multi-categorical and Gaussian heads, with or without observation
+    normalization (whose statistics are not trainable weights: `load` reads them from the
+    model's normalizer, so a snapshot holds the weights and the statistics of one moment).
 
     Args:
         model: the built `tfa3c.policy.ActorCritic` whose structure this follows.
@@ -90,7 +84,7 @@ class NumpyPolicy:
     def covers(model) -> bool:
         """Whether this class computes `model.step` (else use `TensorFlowPolicy`)."""
         return (model.encoder in (MLP, LSTM, MLP_LSTM) and model.activation in _ACTIVATIONS
-                and model.action_kind in (CATEGORICAL, GAUSSIAN))
+                and model.action_kind in KINDS)
 
     def load(self, weights: np.ndarray) -> NumpyPolicy:
         """Takes a snapshot: the model's trainable weights, flat, in `weight_names` order."""

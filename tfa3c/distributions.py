@@ -2,6 +2,10 @@
 
 - `Discrete(n)` → categorical over `n` actions. The policy head's parameters are the
   `n` logits.
+- `MultiDiscrete(nvec)` → one independent categorical per dimension. The parameters
+  are the dimensions' logits side by side (`sum(nvec)` values); an action is one
+  integer per dimension, and its log-probability and entropy are the sums over the
+  dimensions (as SB3's `MultiCategoricalDistribution`).
 - `Box` of shape `(d,)` with finite bounds → diagonal Gaussian with a learned,
   state-independent log standard deviation. The parameters are `[mean, log_std]`
   (`2 d` values). Actions are sampled and trained on as drawn; they are clipped to the
@@ -10,7 +14,11 @@
 The TensorFlow functions (`log_prob`, `entropy`, `greedy`) serve the losses and the
 export; `sample` (NumPy) serves actors that act on predictions they are handed.
 Categorical actors get probabilities (softmax of the logits) rather than logits, which
-is what their inverse-CDF sampling needs.
+is what their inverse-CDF sampling needs (`probabilities`; per dimension for
+MultiDiscrete).
+
+The functions take the `ActionSpec`; the categorical and the Gaussian, which need no
+sizes, also take their kind's name.
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ import numpy as np
 from tfa3c.errors import EnvironmentSpecError
 
 CATEGORICAL = "categorical"
+MULTI_CATEGORICAL = "multi_categorical"
 GAUSSIAN = "gaussian"
-KINDS = (CATEGORICAL, GAUSSIAN)
+KINDS = (CATEGORICAL, MULTI_CATEGORICAL, GAUSSIAN)
+DISCRETE_KINDS = (CATEGORICAL, MULTI_CATEGORICAL)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -34,26 +44,51 @@ class ActionSpec:
     """What a policy head needs to know of an action space.
 
     Attributes:
-        kind: `categorical` or `gaussian`.
-        size: number of actions (categorical) or action dimensions (Gaussian).
+        kind: `categorical`, `multi_categorical` or `gaussian`.
+        size: number of actions (categorical) or action dimensions (the others).
         low: per-dimension lower bounds (Gaussian), else empty.
         high: per-dimension upper bounds (Gaussian), else empty.
+        nvec: actions per dimension (multi-categorical), else empty.
     """
 
     kind: str
     size: int
     low: tuple[float, ...] = ()
     high: tuple[float, ...] = ()
+    nvec: tuple[int, ...] = ()
 
     @property
     def params_size(self) -> int:
         """Width of the distribution's parameters: logits, or `[mean, log_std]`."""
-        return self.size if self.kind == CATEGORICAL else 2 * self.size
+        if self.kind == CATEGORICAL:
+            return self.size
+        return sum(self.nvec) if self.kind == MULTI_CATEGORICAL else 2 * self.size
 
     @property
     def action_shape(self) -> tuple[int, ...]:
-        """Shape of one action: `()` for categorical, `(size,)` for Gaussian."""
+        """Shape of one action: `()` for categorical, `(size,)` for the others."""
         return () if self.kind == CATEGORICAL else (self.size,)
+
+    @property
+    def discrete(self) -> bool:
+        """Whether actions are integers (categorical or multi-categorical)."""
+        return self.kind in DISCRETE_KINDS
+
+    def describe(self) -> str:
+        """The action space as gymnasium prints it (for messages and metadata)."""
+        if self.kind == CATEGORICAL:
+            return f"Discrete({self.size})"
+        if self.kind == MULTI_CATEGORICAL:
+            return f"MultiDiscrete({list(self.nvec)})"
+        return f"Box({list(self.low)}, {list(self.high)}, ({self.size},), float32)"
+
+
+def _as_spec(spec: ActionSpec | str) -> ActionSpec:
+    if isinstance(spec, ActionSpec):
+        return spec
+    if spec == MULTI_CATEGORICAL:
+        raise ValueError("a multi-categorical distribution needs its ActionSpec (nvec)")
+    return ActionSpec(spec, 0)
 
 
 def action_spec(env_id: str, space: gym.Space) -> ActionSpec:
@@ -68,6 +103,13 @@ def action_spec(env_id: str, space: gym.Space) -> ActionSpec:
                 f"{env_id} has action space {space} starting at {space.start}; tfa3c supports "
                 "Discrete action spaces starting at 0")
         return ActionSpec(CATEGORICAL, int(space.n))
+    if isinstance(space, gym.spaces.MultiDiscrete) and len(space.shape) == 1:
+        if np.any(np.asarray(space.start) != 0):
+            raise EnvironmentSpecError(
+                f"{env_id} has action space {space} starting at {space.start}; tfa3c supports "
+                "MultiDiscrete action spaces starting at 0")
+        nvec = tuple(int(n) for n in space.nvec)
+        return ActionSpec(MULTI_CATEGORICAL, len(nvec), nvec=nvec)
     if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
         low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
         if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
@@ -77,8 +119,9 @@ def action_spec(env_id: str, space: gym.Space) -> ActionSpec:
         return ActionSpec(GAUSSIAN, int(space.shape[0]), tuple(low.tolist()),
                           tuple(high.tolist()))
     raise EnvironmentSpecError(
-        f"{env_id} has action space {space}; tfa3c supports Discrete (categorical policy) and "
-        "1-D Box with finite bounds (Gaussian policy)")
+        f"{env_id} has action space {space}; tfa3c supports Discrete (categorical policy), "
+        "1-D MultiDiscrete (one categorical per dimension) and 1-D Box with finite bounds "
+        "(Gaussian policy)")
 
 
 # TensorFlow ------------------------------------------------------------------------------
@@ -111,41 +154,80 @@ def split_gaussian(params):
     return tf.split(params, 2, axis=-1)
 
 
-def log_prob(kind: str, params, actions, log_epsilon: float = 0.0):
+def _segments(spec: ActionSpec, params):
+    """A multi-categorical's parameters `[..., sum(nvec)]` → one logits tensor per dimension."""
+    return _tf().split(params, list(spec.nvec), axis=-1)
+
+
+def log_prob(spec: ActionSpec | str, params, actions, log_epsilon: float = 0.0):
     """Log pi(action) under the distribution with `params` (`[...]`, one per row).
 
-    For the categorical, `log_epsilon` > 0 gives log(pi + epsilon) (see
+    For the categoricals, `log_epsilon` > 0 gives log(pi + epsilon) per dimension (see
     `log_probabilities`); the Gaussian's density needs no floor.
     """
     tf = _tf()
-    if kind == CATEGORICAL:
+    spec = _as_spec(spec)
+    if spec.kind == CATEGORICAL:
         log_pi = log_probabilities(params, log_epsilon)
         return tf.gather(log_pi, tf.cast(actions, tf.int32), axis=-1,
                          batch_dims=len(actions.shape))
+    if spec.kind == MULTI_CATEGORICAL:
+        actions = tf.cast(actions, tf.int32)
+        batch_dims = len(actions.shape) - 1
+        return tf.add_n([
+            tf.gather(log_probabilities(logits, log_epsilon), actions[..., index], axis=-1,
+                      batch_dims=batch_dims)
+            for index, logits in enumerate(_segments(spec, params))])
     mean, log_std = split_gaussian(params)
     actions = tf.cast(actions, mean.dtype)
     z = (actions - mean) * tf.exp(-log_std)
     return tf.reduce_sum(-0.5 * tf.square(z) - log_std - _LOG_SQRT_2PI, axis=-1)
 
 
-def entropy(kind: str, params):
+def _categorical_entropy(logits):
+    tf = _tf()
+    log_pi = tf.nn.log_softmax(logits)
+    return -tf.reduce_sum(tf.exp(log_pi) * log_pi, axis=-1)
+
+
+def entropy(spec: ActionSpec | str, params):
     """The distribution's entropy, one per row."""
     tf = _tf()
-    if kind == CATEGORICAL:
-        log_pi = tf.nn.log_softmax(params)
-        return -tf.reduce_sum(tf.exp(log_pi) * log_pi, axis=-1)
+    spec = _as_spec(spec)
+    if spec.kind == CATEGORICAL:
+        return _categorical_entropy(params)
+    if spec.kind == MULTI_CATEGORICAL:
+        return tf.add_n([_categorical_entropy(logits) for logits in _segments(spec, params)])
     _, log_std = split_gaussian(params)
     return tf.reduce_sum(log_std + 0.5 + _LOG_SQRT_2PI, axis=-1)
 
 
 def greedy(spec: ActionSpec, params):
-    """The most probable action: argmax (int64), or the mean clipped to the bounds."""
+    """The most probable action.
+
+    An int64 argmax (one per dimension for MultiDiscrete), or the Gaussian's mean clipped
+    to the bounds.
+    """
     tf = _tf()
     if spec.kind == CATEGORICAL:
         return tf.argmax(params, axis=-1, output_type=tf.int64)
+    if spec.kind == MULTI_CATEGORICAL:
+        return tf.stack([tf.argmax(logits, axis=-1, output_type=tf.int64)
+                         for logits in _segments(spec, params)], axis=-1)
     mean, _ = split_gaussian(params)
     return tf.clip_by_value(mean, tf.constant(spec.low, mean.dtype),
                             tf.constant(spec.high, mean.dtype))
+
+
+def probabilities(spec: ActionSpec, params):
+    """What actors sample from: softmax of the logits (per dimension), or the parameters."""
+    tf = _tf()
+    if spec.kind == CATEGORICAL:
+        return tf.nn.softmax(params, axis=-1)
+    if spec.kind == MULTI_CATEGORICAL:
+        return tf.concat([tf.nn.softmax(logits, axis=-1) for logits in _segments(spec, params)],
+                         axis=-1)
+    return params
 
 
 # NumPy -----------------------------------------------------------------------------------
@@ -162,15 +244,47 @@ def sample_gaussian(params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (mean + np.exp(log_std) * rng.standard_normal(mean.shape)).astype(np.float32)
 
 
-def sample(kind: str, outputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One action per row: `outputs` are probabilities (categorical) or `[mean, log_std]`."""
-    if kind == CATEGORICAL:
+def _bounds(spec: ActionSpec) -> list[tuple[int, int]]:
+    """Column ranges of a multi-categorical's dimensions in its parameters."""
+    ends = np.cumsum(spec.nvec)
+    return list(zip(ends - np.asarray(spec.nvec), ends, strict=True))
+
+
+def sample(spec: ActionSpec | str, outputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of what actors are handed (see `probabilities`).
+
+    `outputs` are probabilities (each dimension's side by side for MultiDiscrete) or
+    `[mean, log_std]`.
+    """
+    spec = _as_spec(spec)
+    if spec.kind == CATEGORICAL:
         return sample_categorical(outputs, rng)
+    if spec.kind == MULTI_CATEGORICAL:
+        return np.stack([sample_categorical(outputs[:, start:end], rng)
+                         for start, end in _bounds(spec)], axis=-1)
     return sample_gaussian(outputs, rng)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (NumPy)."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def sample_params(spec: ActionSpec, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of the distribution's parameters (logits or `[mean, log_std]`)."""
+    if spec.kind == CATEGORICAL:
+        outputs = softmax(params)
+    elif spec.kind == MULTI_CATEGORICAL:
+        outputs = np.concatenate([softmax(params[:, start:end]) for start, end in _bounds(spec)],
+                                 axis=1)
+    else:
+        outputs = params
+    return sample(spec, outputs, rng)
 
 
 def clip(spec: ActionSpec, actions: np.ndarray) -> np.ndarray:
     """Actions as the environment takes them: Gaussian samples clipped to the bounds."""
-    if spec.kind == CATEGORICAL:
+    if spec.discrete:
         return actions
     return np.clip(actions, spec.low, spec.high).astype(np.float32)

@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tfa3c.distributions import CATEGORICAL, action_spec, clip
+from tfa3c.distributions import action_spec, clip
 from tfa3c.errors import EnvironmentSpecError, first_line
 
 
@@ -185,7 +185,7 @@ class EnvironmentGroup:
         # One pass over the environments, everything else on whole arrays: per
         # environment, only the step itself is Python (NumPy integer actions also skip
         # a conversion inside gymnasium's action check).
-        if self.action_spec.kind == CATEGORICAL:
+        if self.action_spec.discrete:
             actions = np.asarray(actions, dtype=np.int64)
         else:  # Gaussian samples are trained on as drawn; the environment gets them clipped
             actions = clip(self.action_spec, np.asarray(actions, dtype=np.float32))

@@ -11,7 +11,10 @@ Signatures (listed by `saved_model_cli show --dir PATH --all`):
   `observation` float32 `[batch, obs]` → `action` int64 `[batch]` (greedy), `probabilities` float32
   `[batch, actions]`, `value` float32 `[batch]`; for continuous (Box) actions,
   `action` float32 `[batch, dims]` (the mean, clipped to the bounds), `mean` and
-  `log_std` float32 `[batch, dims]`, `value`.
+  `log_std` float32 `[batch, dims]`, `value`; for MultiDiscrete actions, `action` int64
+  `[batch, dims]` (the greedy action of each dimension) and `probabilities`
+  `[batch, sum(nvec)]` (each dimension's probabilities side by side, as `action_nvec`
+  in the metadata splits them).
 - recurrent encoder (`lstm`, `mlp-lstm`; A3C's default): `get_initial_state`:
   `batch_size` int32 scalar → `state_h`, `state_c` float32 `[batch, units]`; `action`
   and `serving_default`: `observation`, `state_h`, `state_c` → the feed-forward
@@ -39,7 +42,7 @@ import tensorflow as tf
 
 from tfa3c import distributions
 from tfa3c.checkpoints import network_description
-from tfa3c.distributions import CATEGORICAL, ActionSpec
+from tfa3c.distributions import ActionSpec
 from tfa3c.errors import UserInputError
 from tfa3c.layout import existing_versions
 
@@ -51,7 +54,7 @@ GET_METADATA = "get_metadata"
 # Keys of `get_metadata`'s outputs, all string scalars.
 METADATA_KEYS = ("algorithm", "env_id", "observation_space", "action_space", "observation_size",
                  "num_actions", "policy", "lstm_units", "tfa3c_version", "env_steps",
-                 "network", "env_kwargs", "action_kind")
+                 "network", "env_kwargs", "action_kind", "action_nvec")
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -64,9 +67,7 @@ def _space_descriptions(env_id: str, observation_size: int, spec: ActionSpec,
 
         env = make_env(env_id, env_kwargs=env_kwargs)
     except UserInputError:
-        actions = (f"Discrete({spec.size})" if spec.kind == CATEGORICAL else
-                   f"Box({list(spec.low)}, {list(spec.high)}, ({spec.size},), float32)")
-        return f"Box(shape=({observation_size},), float32)", actions
+        return f"Box(shape=({observation_size},), float32)", spec.describe()
     try:
         return str(env.observation_space), str(env.action_space)
     finally:
@@ -102,12 +103,13 @@ def _policy_outputs(spec: ActionSpec, params: tf.Tensor,
                     values: tf.Tensor) -> dict[str, tf.Tensor]:
     """Greedy action and value, with the distribution's parameters.
 
-    Categorical: `probabilities`; Gaussian: `mean` and `log_std`, so that a client can
-    sample, as `tfa3c play --stochastic` does.
+    Categorical: `probabilities` (per dimension, side by side, for MultiDiscrete);
+    Gaussian: `mean` and `log_std`, so that a client can sample, as
+    `tfa3c play --stochastic` does.
     """
     outputs = {"action": distributions.greedy(spec, params), "value": tf.reshape(values, [-1])}
-    if spec.kind == CATEGORICAL:
-        outputs["probabilities"] = tf.nn.softmax(params, axis=-1)
+    if spec.discrete:
+        outputs["probabilities"] = distributions.probabilities(spec, params)
     else:
         outputs["mean"], outputs["log_std"] = distributions.split_gaussian(params)
     return outputs
@@ -203,6 +205,7 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         "observation_size": str(observation_size),
         "num_actions": str(num_actions),
         "action_kind": model.action_spec.kind,
+        "action_nvec": json.dumps(list(model.action_spec.nvec)),
         "policy": "recurrent" if lstm_units else "feed_forward",
         "lstm_units": str(lstm_units),
         "tfa3c_version": __version__,

@@ -136,8 +136,8 @@ class Learner:
         self.optimizer = optimizer
         self.strategy = strategy
         self.config = config
-        self.kind = model.action_spec.kind
-        action_dtype = tf.int32 if self.kind == CATEGORICAL else tf.float32
+        self.spec = model.action_spec
+        action_dtype = tf.int32 if self.spec.discrete else tf.float32
         self.state_width = 2 * model.state_size
         time = sequence_length
         self._train = tf.function(self._train_step, input_signature=[
@@ -195,7 +195,7 @@ class Learner:
             advantages = returns - tf.stop_gradient(values)
             loss, metrics = actor_critic_loss(
                 logits, values, actions, advantages, returns, value_coef=config.value_coef,
-                entropy_coef=config.entropy_coef, log_epsilon=config.log_epsilon, kind=self.kind)
+                entropy_coef=config.entropy_coef, log_epsilon=config.log_epsilon, kind=self.spec)
             replica_loss = loss * share  # summed over replicas: the global batch mean
         gradients = tape.gradient(replica_loss, variables)
         if replicas > 1:
@@ -218,7 +218,8 @@ class Predictor:
     """Batched forward passes of the shared model: observations → policy outputs, values.
 
     The policy outputs are what the agents sample from (`tfa3c.distributions.sample`):
-    probabilities for a categorical policy, `[mean, log_std]` for a Gaussian one. A
+    probabilities for a categorical policy (per dimension for a multi-categorical one),
+    `[mean, log_std]` for a Gaussian one. A
     recurrent policy's states travel with the observations (`[rows, 2 * units]`,
     `(h, c)` side by side; zero columns for a feed-forward policy) and come back
     advanced by one step.
@@ -229,7 +230,7 @@ class Predictor:
         # Every observation an agent acts on passes through here once: the running
         # statistics are updated from these batches (predictor threads take turns).
         self.normalizer = getattr(model, "normalizer", None)
-        categorical = model.action_spec.kind == CATEGORICAL
+        spec = model.action_spec
 
         self.recurrent = recurrent = model.recurrent
         self.state_width = 2 * model.state_size
@@ -240,7 +241,7 @@ class Predictor:
 
         def outputs_of(observations, state):
             params, values, state = model.step(observations, state)
-            outputs = tf.nn.softmax(params) if categorical else params
+            outputs = distributions.probabilities(spec, params)
             return tf.concat([outputs, values[:, None], *state], axis=1)
 
         if recurrent:
@@ -325,7 +326,7 @@ class GA3CAgent:
         self._observations = np.empty((steps, num_envs, self.envs.observation_size), np.float32)
         spec = self.action_spec
         self._actions = np.empty((steps, num_envs, *spec.action_shape),
-                                 np.int32 if spec.kind == CATEGORICAL else np.float32)
+                                 np.int32 if spec.discrete else np.float32)
         self._rewards = np.empty((steps, num_envs), np.float32)
         self._terminated = np.empty((steps, num_envs), bool)
         self._truncated = np.empty((steps, num_envs), bool)
@@ -379,12 +380,15 @@ class GA3CAgent:
             experience = self._experience()
             self._new_rollout()
         t = self._step
-        kind = self.action_spec.kind
-        actions = distributions.sample(kind, probabilities[:num_envs], self.rng)
-        if epsilon > 0.0 and kind == CATEGORICAL:  # the schedule is for discrete actions
+        spec = self.action_spec
+        actions = distributions.sample(spec, probabilities[:num_envs], self.rng)
+        if epsilon > 0.0 and spec.discrete:  # the schedule is for discrete actions
             explore = self.rng.random(num_envs) < epsilon
             if explore.any():
-                actions[explore] = self.rng.integers(self.num_actions, size=int(explore.sum()))
+                count = int(explore.sum())
+                actions[explore] = (self.rng.integers(self.num_actions, size=count)
+                                    if spec.kind == CATEGORICAL else
+                                    self.rng.integers(spec.nvec, size=(count, spec.size)))
         self._observations[t] = self.envs.observations
         self._actions[t] = actions
         self._versions[t] = policy_version

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfa3c import distributions
-from tfa3c.distributions import CATEGORICAL
+from tfa3c.distributions import CATEGORICAL, ActionSpec
 
 
 def actor_critic_terms(
@@ -15,14 +15,14 @@ def actor_critic_terms(
     advantages: tf.Tensor,
     returns: tf.Tensor,
     log_epsilon: float = 0.0,
-    kind: str = CATEGORICAL,
+    kind: ActionSpec | str = CATEGORICAL,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Per-entry policy loss, squared value error and entropy, each shaped like `values`.
 
     policy = -log pi(a|s) * A, value = (G - V(s))^2, entropy = the distribution's
     (`tfa3c.distributions`). Advantages and returns are treated as constants. See
     `actor_critic_loss` for the arguments; `logits` are the distribution's parameters
-    for `kind` (`categorical` or `gaussian`).
+    for `kind` (an `ActionSpec`, or `categorical` / `gaussian`).
     """
     dtype = logits.dtype
     advantages = tf.stop_gradient(tf.cast(advantages, dtype))
@@ -47,7 +47,7 @@ def actor_critic_loss(
     value_coef: float = 0.5,
     entropy_coef: float = 0.01,
     log_epsilon: float = 0.0,
-    kind: str = CATEGORICAL,
+    kind: ActionSpec | str = CATEGORICAL,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Policy gradient on advantages, squared value error and an entropy bonus.
 
@@ -59,14 +59,16 @@ def actor_critic_loss(
         logits: `[..., params]` the distribution's parameters: logits (categorical) or
             `[mean, log_std]` (Gaussian).
         values: `[...]` predicted values V(s).
-        actions: `[...]` integer actions taken (categorical), or `[..., dims]` (Gaussian).
+        actions: `[...]` integer actions taken (categorical), or `[..., dims]`
+            (multi-categorical, Gaussian).
         advantages: `[...]` advantages (treated as constants).
         returns: `[...]` value targets (treated as constants).
         mask: optional `[...]` 1 for real entries, 0 for padding.
         value_coef: weight of the value loss.
         entropy_coef: weight of the entropy bonus.
         log_epsilon: see `tfa3c.distributions.log_probabilities`.
-        kind: the action distribution (`logits` are its parameters).
+        kind: the action distribution (`logits` are its parameters): its `ActionSpec`,
+            or the name of a kind that needs no sizes (`categorical`, `gaussian`).
 
     Returns:
         The total loss and a dict with `policy_loss`, `value_loss`, `entropy`.

@@ -97,10 +97,15 @@ class LoadedPolicy:
 
     @property
     def action_kind(self) -> str:
-        """`categorical` or `gaussian` (exports without the key are categorical)."""
+        """The distribution's kind; exports without the key are `categorical`."""
         from tfa3c.distributions import CATEGORICAL
 
         return self.metadata.get("action_kind", CATEGORICAL)
+
+    @property
+    def action_nvec(self) -> tuple[int, ...]:
+        """Actions per dimension of a multi-categorical policy, else empty."""
+        return tuple(json.loads(self.metadata.get("action_nvec", "[]")))
 
     def initial_state(self, batch_size: int = 1) -> dict[str, Any]:
         """Zero recurrent state (`state_h`, `state_c`); empty for feed-forward policies."""
@@ -180,20 +185,21 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
         _check_display()
     extra = {"render_mode": "human"} if render else {}
     env = make_env(env_id, env_kwargs=env_kwargs, **extra)
-    from tfa3c.distributions import CATEGORICAL, action_spec
+    from tfa3c.distributions import ActionSpec, action_spec
 
     size = int(env.observation_space.shape[0])
     spec = action_spec(env_id, env.action_space)
-    unit = "actions" if spec.kind == CATEGORICAL else "action dimensions"
-    if (size, spec.kind, spec.size) != (policy.observation_size, policy.action_kind,
-                                        policy.num_actions):
+    if (size, spec.kind, spec.size, spec.nvec) != (
+            policy.observation_size, policy.action_kind, policy.num_actions,
+            policy.action_nvec):
         env.close()
-        expected = ("actions" if policy.action_kind == CATEGORICAL
-                    else "continuous action dimensions")
+        trained = ActionSpec(policy.action_kind, policy.num_actions, nvec=policy.action_nvec)
+        expected = (trained.describe() if trained.discrete
+                    else f"{policy.num_actions} continuous action dimensions")
         raise UserInputError(
-            f"{env_id} has {size} observation values and {spec.size} {unit}, but the policy "
-            f"expects {policy.observation_size} and {policy.num_actions} {expected} (it was "
-            f"trained on {policy.metadata['env_id']}); pick a matching --env")
+            f"{env_id} has {size} observation values and actions {spec.describe()}, but the "
+            f"policy expects {policy.observation_size} and {expected} (it was trained on "
+            f"{policy.metadata['env_id']}); pick a matching --env")
     return env
 
 
@@ -205,7 +211,6 @@ def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
     from tfa3c import distributions
 
     rng = np.random.default_rng(seed)
-    categorical = policy.action_kind == distributions.CATEGORICAL
     spec = distributions.action_spec(env.spec.id if env.spec else "env", env.action_space)
     returns = []
     for episode in range(episodes):
@@ -216,10 +221,10 @@ def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
             outputs = policy.action(np.asarray(observation, np.float32)[None], state)
             if policy.recurrent:
                 state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
-            if categorical:
-                action = (int(distributions.sample(
-                    distributions.CATEGORICAL, outputs["probabilities"].numpy(), rng)[0])
-                          if stochastic else int(outputs["action"].numpy()[0]))
+            if spec.discrete:  # an int, or one int per dimension for MultiDiscrete
+                action = (distributions.sample(spec, outputs["probabilities"].numpy(), rng)[0]
+                          if stochastic else outputs["action"].numpy()[0])
+                action = int(action) if spec.kind == distributions.CATEGORICAL else action
             elif stochastic:  # sampled from the Gaussian, clipped to the bounds
                 params = np.concatenate([outputs["mean"].numpy(), outputs["log_std"].numpy()],
                                         axis=-1)

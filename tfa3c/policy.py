@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tfa3c.distributions import CATEGORICAL, GAUSSIAN, KINDS, ActionSpec
+from tfa3c.distributions import CATEGORICAL, GAUSSIAN, KINDS, MULTI_CATEGORICAL, ActionSpec
 from tfa3c.encoders import LSTM, MLP, make_encoder
 from tfa3c.normalization import ObservationNormalizer
 
@@ -45,7 +45,9 @@ class NormalizedColumns(keras.initializers.Initializer):
 class ActorCriticHeads(keras.layers.Layer):
     """The action distribution's parameters and the state value from torso features.
 
-    Categorical (`num_actions` actions): logits = features @ `policy_kernel`. Gaussian
+    Categorical (`num_actions` actions): logits = features @ `policy_kernel`; a
+    multi-categorical head is the same with `num_actions` = the sum of its dimensions'
+    action counts (the logits side by side). Gaussian
     (`num_actions` action dimensions): mean = features @ `policy_kernel`, and a learned
     state-independent `log_std` per dimension; the parameters are `[mean, log_std]`
     (see `tfa3c.distributions`). No biases, as the tutorial's heads.
@@ -121,10 +123,14 @@ class ActorCritic(keras.Model):
                  lstm_units: int = 16, activation: str = "relu",
                  cell_clip: float | None = None, seed: int | None = None,
                  action_kind: str = CATEGORICAL, action_low=None, action_high=None,
-                 normalize_observations: bool = False, **kwargs):
+                 normalize_observations: bool = False, action_nvec=None, **kwargs):
         super().__init__(**kwargs)
         if action_kind not in KINDS:
             raise ValueError(f"action_kind must be one of {KINDS}, got {action_kind!r}")
+        if action_kind == MULTI_CATEGORICAL and not (
+                action_nvec is not None and len(action_nvec) == int(num_actions)):
+            raise ValueError(f"a multi-categorical policy needs action_nvec with "
+                             f"{num_actions} action counts (one per dimension)")
         if action_kind == GAUSSIAN and not (
                 action_low is not None and action_high is not None
                 and len(action_low) == len(action_high) == int(num_actions)):
@@ -140,13 +146,15 @@ class ActorCritic(keras.Model):
         self.action_kind = action_kind
         self.action_low = None if action_low is None else [float(v) for v in action_low]
         self.action_high = None if action_high is None else [float(v) for v in action_high]
+        self.action_nvec = None if action_nvec is None else [int(n) for n in action_nvec]
         self.normalize_observations = bool(normalize_observations)
         self.normalizer = (ObservationNormalizer(name="normalizer")
                            if self.normalize_observations else None)
         self.torso = make_encoder(encoder, self.hidden_sizes, self.lstm_units, activation,
                                   cell_clip, name="torso")
-        self.heads = ActorCriticHeads(num_actions, seed=seed, action_kind=action_kind,
-                                      name="heads")
+        self.heads = ActorCriticHeads(self.action_spec.params_size if action_kind ==
+                                      MULTI_CATEGORICAL else num_actions,
+                                      seed=seed, action_kind=action_kind, name="heads")
 
     @property
     def recurrent(self) -> bool:
@@ -162,7 +170,7 @@ class ActorCritic(keras.Model):
     def action_spec(self) -> ActionSpec:
         """The action distribution this network's head parameterizes."""
         return ActionSpec(self.action_kind, self.num_actions, tuple(self.action_low or ()),
-                          tuple(self.action_high or ()))
+                          tuple(self.action_high or ()), tuple(self.action_nvec or ()))
 
     def build(self, observations_shape) -> None:
         """Builds for observations `[..., obs]`."""
@@ -214,7 +222,8 @@ class ActorCritic(keras.Model):
                 "cell_clip": self.cell_clip, "seed": self.seed,
                 "action_kind": self.action_kind, "action_low": self.action_low,
                 "action_high": self.action_high,
-                "normalize_observations": self.normalize_observations}
+                "normalize_observations": self.normalize_observations,
+                "action_nvec": self.action_nvec}
 
     @classmethod
     def from_config(cls, config: dict):  # noqa: D102
@@ -269,6 +278,7 @@ def network(config, spec: ActionSpec, normalize_observations: bool = False,
         lstm_units=config.lstm_units, cell_clip=config.lstm_cell_clip, seed=config.seed,
         action_kind=spec.kind, action_low=list(spec.low) if gaussian else None,
         action_high=list(spec.high) if gaussian else None,
+        action_nvec=list(spec.nvec) if spec.kind == MULTI_CATEGORICAL else None,
         normalize_observations=normalize_observations, name=name)
 
 
