@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf
 
 from tfa3c.export import export_policy
-from tfa3c.policy import FeedForwardActorCritic, RecurrentActorCritic, build_model
+from tfa3c.policies.actor_critic import FeedForwardActorCritic, RecurrentActorCritic, build_model
 
 OBSERVATION_SIZE = 4  # CartPole-v1
 NUM_ACTIONS = 2

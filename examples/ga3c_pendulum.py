@@ -10,7 +10,7 @@ Run:
 
 On a 2-core machine GA3C solved Pendulum-v1 in a median of 14 s (seeds 0-2): rewards
 are scaled by the running spread of the return, and continuous actions take the
-continuous preset (`tfa3c.presets`: two layers of 64, RMSprop 3e-3) through
+continuous preset (`tfa3c.algorithms.presets`: two layers of 64, RMSprop 3e-3) through
 `GA3CConfig.for_env`.
 """
 

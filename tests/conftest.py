@@ -29,7 +29,7 @@ def randomized(model, observation_size=4, seed=0):
     so that any mismatch between two computations of it would show."""
     import numpy as np
 
-    from tfa3c.policy import build_model
+    from tfa3c.policies.actor_critic import build_model
 
     build_model(model, observation_size)
     rng = np.random.default_rng(seed)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfa3c.a3c import A3C
-from tfa3c.config import A3CConfig
+from tfa3c.algorithms.a3c import A3C
+from tfa3c.algorithms.config import A3CConfig
 from tfa3c.envs import EnvironmentGroup
 
 
@@ -97,8 +97,8 @@ def reference_gradients(model, config, rollout, envs, initial_state=None):
     An episode that starts inside the rollout starts from a zero LSTM state; the others
     continue from `initial_state` (default: the state the rollout started from).
     """
-    from tfa3c.losses import actor_critic_loss
-    from tfa3c.returns import returns_and_advantages
+    from tfa3c.algorithms.losses import actor_critic_loss
+    from tfa3c.algorithms.returns import returns_and_advantages
 
     returns, advantages = returns_and_advantages(
         rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,

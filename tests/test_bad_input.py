@@ -1,7 +1,7 @@
 
 import pytest
 
-from tfa3c.config import A3CConfig, GA3CConfig
+from tfa3c.algorithms.config import A3CConfig, GA3CConfig
 from tfa3c.envs import check_spaces
 from tfa3c.errors import ConfigError, EnvironmentSpecError
 

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_command
-from tfa3c import bench, bench_figures, bench_report, plotting
+from tfa3c import plotting
+from tfa3c.benchmarking import bench
+from tfa3c.benchmarking import figures as bench_figures
+from tfa3c.benchmarking import report as bench_report
 from tfa3c.errors import UserInputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -348,7 +351,7 @@ def test_progress_bar_shows_budget_return_and_speed():
 
 
 def test_quick_mode_never_writes_the_committed_results(root):
-    from tfa3c.bench import default_out_dir
+    from tfa3c.benchmarking.bench import default_out_dir
 
     assert default_out_dir() == root / "benchmarks"
     quick = default_out_dir(quick=True)
@@ -356,7 +359,7 @@ def test_quick_mode_never_writes_the_committed_results(root):
 
 
 def test_soak_section_is_rendered_and_replaced_in_place(tmp_path):
-    from tfa3c import soak
+    from tfa3c.benchmarking import soak
 
     samples = [{"minute": m, "rss_mib": 500.0 + (10.0 if m >= 5 else 0.0) + m * 0.5}
                for m in range(12)]
@@ -379,7 +382,7 @@ def test_soak_section_is_rendered_and_replaced_in_place(tmp_path):
 
 
 def test_soak_section_of_a_failed_or_broken_run_never_breaks_the_report(tmp_path):
-    from tfa3c import soak
+    from tfa3c.benchmarking import soak
 
     data = {"meta": {"command": "c", "date": "d", "cpu_count": 2, "minutes": 30.0,
                      "sequential": False},
@@ -446,7 +449,7 @@ def suite_entry(times, peer_times, budget=100.0):
 
 
 def test_suite_verdict_counts_unsolved_runs_at_the_budget():
-    from tfa3c.bench_suite import verdict
+    from tfa3c.benchmarking.suite import verdict
 
     check = verdict(suite_entry({"a3c": [10, 20, 30], "ga3c": [40, None, None]},
                                 [40, 50, 60]))
@@ -462,7 +465,8 @@ def test_suite_verdict_counts_unsolved_runs_at_the_budget():
 
 
 def test_suite_section_shows_each_environments_newest_run_before_the_soak(tmp_path):
-    from tfa3c import bench_suite, soak
+    from tfa3c.benchmarking import soak
+    from tfa3c.benchmarking import suite as bench_suite
 
     def suite_file(stamp, env_id, times):
         entry = suite_entry(times, [40, 50, 60])

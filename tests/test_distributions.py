@@ -9,12 +9,12 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from tfa3c import distributions
-from tfa3c.a3c import A3C
-from tfa3c.config import A3CConfig, GA3CConfig
+from tfa3c.algorithms.a3c import A3C
+from tfa3c.algorithms.config import A3CConfig, GA3CConfig
+from tfa3c.algorithms.ga3c import GA3C
 from tfa3c.errors import EnvironmentSpecError
-from tfa3c.ga3c import GA3C
-from tfa3c.policy import FeedForwardActorCritic, build_model
+from tfa3c.policies import distributions
+from tfa3c.policies.actor_critic import FeedForwardActorCritic, build_model
 
 from .conftest import run_command
 
@@ -132,7 +132,7 @@ def test_continuous_policy_export_and_play(tmp_path):
 
 # Observation normalization ------------------------------------------------------------------
 def test_running_statistics_equal_those_of_all_batches_together():
-    from tfa3c.policy import ObservationNormalizer
+    from tfa3c.policies.actor_critic import ObservationNormalizer
 
     normalizer = ObservationNormalizer()
     normalizer.build((None, 3))
@@ -198,7 +198,7 @@ def test_resume_accepts_a_network_file_written_before_the_newest_options():
 
 
 def test_gaussian_log_std_is_bounded_and_needs_bounds():
-    from tfa3c.policy import LOG_STD_MAX, LOG_STD_MIN
+    from tfa3c.policies.actor_critic import LOG_STD_MAX, LOG_STD_MIN
 
     model = build_model(FeedForwardActorCritic(1, (4,), action_kind="gaussian",
                                                action_low=[-1.0], action_high=[1.0]), 2)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tfa3c import cli
 from tfa3c.export import export_policy
-from tfa3c.policy import FeedForwardActorCritic, RecurrentActorCritic, build_model
+from tfa3c.policies.actor_critic import FeedForwardActorCritic, RecurrentActorCritic, build_model
 
 from .conftest import ROOT, randomized, run_command
 

@@ -8,11 +8,11 @@ import threading
 import numpy as np
 import pytest
 
-from tfa3c.acting import softmax
-from tfa3c.config import GA3CConfig
-from tfa3c.distributions import ActionSpec
+from tfa3c.algorithms.config import GA3CConfig
+from tfa3c.algorithms.ga3c import GA3C, GA3CAgent, epsilon_at
 from tfa3c.envs import Transition
-from tfa3c.ga3c import GA3C, GA3CAgent, epsilon_at
+from tfa3c.policies.acting import softmax
+from tfa3c.policies.distributions import ActionSpec
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -231,10 +231,10 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from tfa3c.acting import softmax
-from tfa3c.config import GA3CConfig
-from tfa3c.ga3c import Learner, make_strategy
-from tfa3c.policy import ActorCritic, build_model
+from tfa3c.policies.acting import softmax
+from tfa3c.algorithms.config import GA3CConfig
+from tfa3c.algorithms.ga3c import Learner, make_strategy
+from tfa3c.policies.actor_critic import ActorCritic, build_model
 
 rng = np.random.default_rng(0)
 T = 3

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tfa3c.a3c import A3C
-from tfa3c.config import A3CConfig
+from tfa3c.algorithms.a3c import A3C
+from tfa3c.algorithms.config import A3CConfig
 
 from .conftest import run_command
 

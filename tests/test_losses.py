@@ -1,8 +1,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tfa3c.distributions import log_probabilities
-from tfa3c.losses import actor_critic_loss
+from tfa3c.algorithms.losses import actor_critic_loss
+from tfa3c.policies.distributions import log_probabilities
 
 
 def numpy_loss(logits, values, actions, advantages, returns, mask, value_coef, entropy_coef):

@@ -9,13 +9,13 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from tfa3c import distributions
-from tfa3c.a3c import A3C
-from tfa3c.config import A3CConfig, GA3CConfig
+from tfa3c.algorithms.a3c import A3C
+from tfa3c.algorithms.config import A3CConfig, GA3CConfig
+from tfa3c.algorithms.ga3c import GA3C
 from tfa3c.errors import EnvironmentSpecError
 from tfa3c.export import export_policy
-from tfa3c.ga3c import GA3C
-from tfa3c.policy import ActorCritic, build_model
+from tfa3c.policies import distributions
+from tfa3c.policies.actor_critic import ActorCritic, build_model
 
 from .conftest import run_command
 
@@ -113,7 +113,7 @@ def test_both_algorithms_learn_a_multi_discrete_task(tmp_path, algo, options):
 
 
 def test_numpy_acting_matches_the_keras_step_for_multi_discrete_heads():
-    from tfa3c.acting import NumpyPolicy, acting_policy
+    from tfa3c.policies.acting import NumpyPolicy, acting_policy
 
     for encoder in ("mlp", "lstm"):
         model = build_model(ActorCritic(2, encoder=encoder, hidden_sizes=(8,), lstm_units=6,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfa3c.acting import (
+from tfa3c.policies.acting import (
     NumpyPolicy,
     TensorFlowPolicy,
     acting_policy,
@@ -11,7 +11,12 @@ from tfa3c.acting import (
     softmax,
     weight_names,
 )
-from tfa3c.policy import ActorCritic, FeedForwardActorCritic, RecurrentActorCritic, build_model
+from tfa3c.policies.actor_critic import (
+    ActorCritic,
+    FeedForwardActorCritic,
+    RecurrentActorCritic,
+    build_model,
+)
 
 from .conftest import randomized
 

@@ -3,8 +3,8 @@
 import pytest
 
 from tfa3c import cli
-from tfa3c.config import A3CConfig, GA3CConfig
-from tfa3c.presets import CONTINUOUS, PRESETS
+from tfa3c.algorithms.config import A3CConfig, GA3CConfig
+from tfa3c.algorithms.presets import CONTINUOUS, PRESETS
 
 
 @pytest.mark.parametrize("cls", [A3CConfig, GA3CConfig])
@@ -36,7 +36,7 @@ def test_cli_applies_the_preset_unless_the_option_is_given(algo):
 
 
 def test_keyword_construction_of_an_algorithm_uses_the_preset():
-    from tfa3c.a3c import A3C
+    from tfa3c.algorithms.a3c import A3C
 
     config = A3C.resolve_config(None, {"env_id": "Pendulum-v1", "max_seconds": 1.0})
     assert (config.encoder, config.hidden_sizes) == ("mlp", (64, 64))

@@ -15,10 +15,10 @@ import pytest
 import tensorflow as tf
 
 from tfa3c import cli
-from tfa3c.a3c import A3C, A3CWorker
-from tfa3c.config import A3CConfig, GA3CConfig
+from tfa3c.algorithms.a3c import A3C, A3CWorker
+from tfa3c.algorithms.config import A3CConfig, GA3CConfig
+from tfa3c.algorithms.ga3c import GA3C, GA3CAgent
 from tfa3c.errors import TrainingError
-from tfa3c.ga3c import GA3C, GA3CAgent
 
 from .conftest import ROOT, run_command
 
@@ -370,8 +370,8 @@ def test_csv_is_cut_back_to_the_checkpoint_by_steps_and_count(tmp_path):
 def test_the_writability_check_leaves_no_folder_behind(tmp_path, monkeypatch):
     import builtins
 
+    from tfa3c.algorithms.training import check_writable
     from tfa3c.errors import UserInputError
-    from tfa3c.training import check_writable
 
     real_open = builtins.open
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tfa3c.returns import discounted_returns, returns_and_advantages
+from tfa3c.algorithms.returns import discounted_returns, returns_and_advantages
 
 GAMMA = 0.9
 

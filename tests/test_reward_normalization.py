@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfa3c.normalization import RewardNormalizer
+from tfa3c.policies.normalization import RewardNormalizer
 
 GAMMA = 0.9
 
@@ -88,7 +88,7 @@ def test_statistics_survive_a_checkpoint(tmp_path):
 
 
 def test_a_resumed_run_continues_with_the_saved_statistics(tmp_path):
-    from tfa3c.ga3c import GA3C
+    from tfa3c.algorithms.ga3c import GA3C
 
     options = dict(env_id="Acrobot-v1", agents=1, envs_per_agent=4, progress_bar="none",
                    logdir=str(tmp_path / "run"))
@@ -105,8 +105,8 @@ def test_a_resumed_run_continues_with_the_saved_statistics(tmp_path):
 
 
 def test_resuming_with_the_other_reward_option_names_the_option(tmp_path):
+    from tfa3c.algorithms.ga3c import GA3C
     from tfa3c.errors import CheckpointError
-    from tfa3c.ga3c import GA3C
 
     options = dict(env_id="CartPole-v1", agents=1, envs_per_agent=2, progress_bar="none",
                    max_steps=200)

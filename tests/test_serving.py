@@ -18,7 +18,12 @@ import tensorflow as tf
 
 from tfa3c.checkpoints import build_network
 from tfa3c.export import export_policy
-from tfa3c.policy import ActorCritic, FeedForwardActorCritic, RecurrentActorCritic, build_model
+from tfa3c.policies.actor_critic import (
+    ActorCritic,
+    FeedForwardActorCritic,
+    RecurrentActorCritic,
+    build_model,
+)
 
 from .conftest import ROOT, run_command
 

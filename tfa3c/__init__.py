@@ -1,18 +1,18 @@
 """tfa3c: asynchronous actor-critic (A3C and GA3C) on Keras 3 / TensorFlow 2."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Heavy imports (TensorFlow) happen on first attribute access, so `tfa3c --help`
 # and one-line input errors stay fast.
 _EXPORTS = {
-    "A3C": "tfa3c.a3c",
-    "A3CConfig": "tfa3c.config",
-    "GA3C": "tfa3c.ga3c",
-    "GA3CConfig": "tfa3c.config",
-    "ActorCritic": "tfa3c.policy",
-    "RecurrentActorCritic": "tfa3c.policy",
-    "FeedForwardActorCritic": "tfa3c.policy",
-    "build_model": "tfa3c.policy",
+    "A3C": "tfa3c.algorithms.a3c",
+    "A3CConfig": "tfa3c.algorithms.config",
+    "GA3C": "tfa3c.algorithms.ga3c",
+    "GA3CConfig": "tfa3c.algorithms.config",
+    "ActorCritic": "tfa3c.policies.actor_critic",
+    "RecurrentActorCritic": "tfa3c.policies.actor_critic",
+    "FeedForwardActorCritic": "tfa3c.policies.actor_critic",
+    "build_model": "tfa3c.policies.actor_critic",
     "export_policy": "tfa3c.export",
     "UserInputError": "tfa3c.errors",
 }

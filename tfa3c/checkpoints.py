@@ -69,7 +69,7 @@ def build_network(description: dict) -> keras.Model:
     Raises:
         CheckpointError: the description names a class or option Keras cannot build.
     """
-    from tfa3c.policy import build_model
+    from tfa3c.policies.actor_critic import build_model
 
     try:
         model = keras.saving.deserialize_keras_object(description["keras"], safe_mode=True)
@@ -87,7 +87,7 @@ def network_differences(saved: dict, model: keras.Model) -> list[str]:
     the option existed) compare as their defaults, and a network saved under one of
     `ActorCritic`'s older class names compares by its options alone.
     """
-    from tfa3c.policy import ActorCritic
+    from tfa3c.policies.actor_critic import ActorCritic
 
     current = network_description(model)
     differences = []

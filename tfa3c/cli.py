@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tfa3c.config import ENCODERS
+from tfa3c.algorithms.config import ENCODERS
 from tfa3c.errors import TrainingError, UserInputError
 
 ALGORITHMS = ("a3c", "ga3c")
@@ -29,7 +29,7 @@ EXIT_USER_ERROR = 2
 _COMMAND_MODULES = {
     "export": ("tfa3c.export_cli", "export a checkpoint's policy as a SavedModel"),
     "play": ("tfa3c.play", "run an exported policy and report its returns"),
-    "bench": ("tfa3c.bench", "benchmark A3C and GA3C against a peer and draw curves"),
+    "bench": ("tfa3c.benchmarking.bench", "benchmark A3C and GA3C against a peer and draw curves"),
     "plot": ("tfa3c.plotting", "draw learning curves from run folders' episode CSVs"),
 }
 
@@ -63,8 +63,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: str | None) -> None:
     """The options of `tfa3c train ALGO` (and of the examples)."""
-    from tfa3c.config import A3CConfig, GA3CConfig
-    from tfa3c.presets import CONTINUOUS, preset
+    from tfa3c.algorithms.config import A3CConfig, GA3CConfig
+    from tfa3c.algorithms.presets import CONTINUOUS, preset
 
     defaults = A3CConfig if algo == "a3c" else GA3CConfig
     fields = {f.name: f for f in dataclasses.fields(defaults)}
@@ -115,7 +115,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
     hyper.add_argument("--n-steps", type=_positive_int, default=default("n_steps"),
                        help="steps per rollout / n-step return (default %(default)s)")
     continuous = preset(algo, CONTINUOUS)
-    # None: the preset of the environment's action kind decides (`tfa3c.presets`).
+    # None: the preset of the environment's action kind decides (`tfa3c.algorithms.presets`).
     hyper.add_argument("--learning-rate", type=float, default=None,
                        help=f"learning rate (default {default('learning_rate'):g}; "
                             f"{continuous.get('learning_rate', default('learning_rate')):g} "
@@ -195,7 +195,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
 
 def config_from_args(algo: str, args: argparse.Namespace):
     """Builds the validated config of `algo` from parsed arguments."""
-    from tfa3c.config import A3CConfig, GA3CConfig
+    from tfa3c.algorithms.config import A3CConfig, GA3CConfig
 
     cls = A3CConfig if algo == "a3c" else GA3CConfig
     from tfa3c.envs import parse_env_kwargs
@@ -255,7 +255,7 @@ def train(algo: str, args: argparse.Namespace, prog: str = "tfa3c") -> int:
         # An unknown id, bad keyword arguments or unsupported spaces fail before TF loads.
         make_env(config.env_id, env_kwargs=config.env_kwargs).close()
         quiet_tensorflow()
-        module = importlib.import_module(f"tfa3c.{algo}")
+        module = importlib.import_module(f"tfa3c.algorithms.{algo}")
         algorithm = getattr(module, algo.upper())(config)
     try:
         summary = algorithm.learn()

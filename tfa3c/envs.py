@@ -10,14 +10,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tfa3c.distributions import action_spec, clip
 from tfa3c.errors import EnvironmentSpecError, first_line
+from tfa3c.policies.distributions import action_spec, clip
 
 
 def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
     """Raises EnvironmentSpecError unless the spaces are ones tfa3c supports today.
 
-    Supported: Discrete or bounded 1-D Box actions (`tfa3c.distributions.action_spec`)
+    Supported: Discrete or bounded 1-D Box actions (`tfa3c.policies.distributions.action_spec`)
     and a flat (1-D) Box observation space.
     """
     action_spec(env_id, action_space)

@@ -40,11 +40,11 @@ import uuid
 import keras
 import tensorflow as tf
 
-from tfa3c import distributions
 from tfa3c.checkpoints import network_description
-from tfa3c.distributions import ActionSpec
 from tfa3c.errors import UserInputError
 from tfa3c.layout import existing_versions
+from tfa3c.policies import distributions
+from tfa3c.policies.distributions import ActionSpec
 
 ACTION = "action"
 SERVING_DEFAULT = "serving_default"
@@ -168,7 +168,7 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
     """Exports `model`'s policy as a SavedModel under `export_dir/<model_name>/<version>/`.
 
     Args:
-        model: a built `tfa3c.policy.ActorCritic`: recurrent signatures for a
+        model: a built `tfa3c.policies.actor_critic.ActorCritic`: recurrent signatures for a
             recurrent encoder, feed-forward ones otherwise.
         export_dir: the folder that holds one folder per model (e.g. `savedmodels`).
         model_name: the model's folder name, e.g. `a3c_cartpole`.
@@ -190,7 +190,7 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         raise UserInputError(f"invalid model name {model_name!r}: use letters, digits, "
                              "'_', '-' and '.' only")
     if not model.built or not model.variables:
-        raise UserInputError("the model has no weights yet: build it (tfa3c.policy."
+        raise UserInputError("the model has no weights yet: build it (tfa3c.policies.actor_critic."
                              "build_model) or train it before exporting")
     lstm_units = int(model.state_size)
     observation_size = int(model.observation_size)

@@ -72,9 +72,9 @@ def build_network(algo: str, config: dict, run_dir: str | None = None):
 
     from types import SimpleNamespace
 
-    from tfa3c.distributions import action_spec
     from tfa3c.envs import make_env
-    from tfa3c.policy import build_model, network
+    from tfa3c.policies.actor_critic import build_model, network
+    from tfa3c.policies.distributions import action_spec
 
     env = make_env(config["env_id"], env_kwargs=config.get("env_kwargs") or {})
     observation_size = int(env.observation_space.shape[0])
@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
     model = build_network(algo, config, args.run_dir)
     checkpoint, env_steps = restore_latest(model, args.run_dir)
 
+    from tfa3c.algorithms.training import default_model_name
     from tfa3c.export import export_policy
-    from tfa3c.training import default_model_name
 
     path = export_policy(model, args.export_dir,
                          model_name=args.model_name or default_model_name(algo, config["env_id"]),

@@ -98,7 +98,7 @@ class LoadedPolicy:
     @property
     def action_kind(self) -> str:
         """The distribution's kind; exports without the key are `categorical`."""
-        from tfa3c.distributions import CATEGORICAL
+        from tfa3c.policies.distributions import CATEGORICAL
 
         return self.metadata.get("action_kind", CATEGORICAL)
 
@@ -185,7 +185,7 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
         _check_display()
     extra = {"render_mode": "human"} if render else {}
     env = make_env(env_id, env_kwargs=env_kwargs, **extra)
-    from tfa3c.distributions import ActionSpec, action_spec
+    from tfa3c.policies.distributions import ActionSpec, action_spec
 
     size = int(env.observation_space.shape[0])
     spec = action_spec(env_id, env.action_space)
@@ -208,7 +208,7 @@ def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
     """Runs `episodes` episodes (episode i reset with `seed + i`); returns their returns."""
     import numpy as np
 
-    from tfa3c import distributions
+    from tfa3c.policies import distributions
 
     rng = np.random.default_rng(seed)
     spec = distributions.action_spec(env.spec.id if env.spec else "env", env.action_space)

@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
         groups.setdefault(label, []).append(log)
     peer = None
     if args.peer:
-        from tfa3c.bench_figures import ALGO_NAMES, read_peer
+        from tfa3c.benchmarking.figures import ALGO_NAMES, read_peer
 
         runs = read_peer(args.peer)
         name = str(runs[0].get("algo", "peer"))

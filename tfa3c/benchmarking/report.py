@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tfa3c.bench_figures import (
+from tfa3c.benchmarking.figures import (
     ALGO_NAMES,
     FIGURE_NAMES,
     FIGURES,

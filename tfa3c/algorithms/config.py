@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from tfa3c.errors import ConfigError
 
-# The encoders' names (tfa3c.encoders imports Keras; the config must not).
+# The encoders' names (tfa3c.policies.encoders imports Keras; the config must not).
 ENCODERS = ("mlp", "lstm", "mlp-lstm")
 
 
@@ -46,7 +46,7 @@ class TrainConfig:
             are built (the tutorial's REWARD_FACTOR, applied consistently to both), and
             before `normalize_rewards` divides them.
         normalize_rewards: Divide rewards by a running estimate of the discounted
-            return's standard deviation (`tfa3c.normalization.RewardNormalizer`, as
+            return's standard deviation (`tfa3c.policies.normalization.RewardNormalizer`, as
             SB3's VecNormalize), so returns have about unit spread on any environment.
             Its statistics are saved in checkpoints. The episode returns that are
             logged and that decide "solved" are always the environment's own.
@@ -66,7 +66,7 @@ class TrainConfig:
         keep_checkpoints: How many checkpoints to keep.
         progress_bar: "auto" (a bar on a terminal, lines otherwise), "bar", "lines"
             or "none".
-        encoder: The policy's encoder (`tfa3c.encoders`): "mlp", "lstm" or "mlp-lstm",
+        encoder: The policy's encoder (`tfa3c.policies.encoders`): "mlp", "lstm" or "mlp-lstm",
             independent of the algorithm. A3C's default is the tutorial's LSTM,
             GA3C's the paper's dense layer.
         hidden_sizes: Units of the MLP layers ("mlp" and "mlp-lstm").
@@ -100,7 +100,7 @@ class TrainConfig:
     lstm_units: int = 16
     lstm_cell_clip: float | None = None
 
-    algo: ClassVar[str] = "base"  # the key of `tfa3c.presets.PRESETS`
+    algo: ClassVar[str] = "base"  # the key of `tfa3c.algorithms.presets.PRESETS`
 
     def __post_init__(self) -> None:
         self.validate()
@@ -110,7 +110,7 @@ class TrainConfig:
         """The config for `env_id`: its action kind's preset, then `options`.
 
         The dataclass defaults are the discrete-action ones; a Box action space takes
-        the continuous preset (`tfa3c.presets`) unless `options` set those fields.
+        the continuous preset (`tfa3c.algorithms.presets`) unless `options` set those fields.
 
         Example:
             >>> config = A3CConfig.for_env("Pendulum-v1", max_seconds=60)
@@ -120,7 +120,7 @@ class TrainConfig:
         Raises:
             UserInputError: the environment cannot be made (ConfigError: a bad option).
         """
-        from tfa3c.presets import action_kind, preset
+        from tfa3c.algorithms.presets import action_kind, preset
 
         kind = action_kind(env_id, options.get("env_kwargs"))
         return cls(env_id=env_id, **{**preset(cls.algo, kind), **options})
@@ -191,7 +191,7 @@ class A3CConfig(TrainConfig):
     with it, A3C solved Acrobot-v1 and Pendulum-v1 (seed 0), which 0.01 did not.
     Adam's rate is 2e-3 for discrete actions, against the tutorial's 5e-4: seed 0
     solved Acrobot-v1 in 15 s against 39 s, LunarLander-v3 in 62 s against 85 s, and
-    CartPole-v1 (seeds 0-2) no slower. Continuous actions keep 5e-4 (`tfa3c.presets`):
+    CartPole-v1 (seeds 0-2) no slower. Continuous actions keep 5e-4 (`tfa3c.algorithms.presets`):
     Pendulum-v1 took 56 s at 2e-3 against 15 s.
     An entropy bonus of 0.01 slowed learning (12-22 s for seeds 0-2, against 9-11 s).
     `gae_lambda` 0.95 and the tutorial's plain 40-step advantages (1.0) both solve in

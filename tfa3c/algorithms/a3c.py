@@ -14,17 +14,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfa3c import distributions
-from tfa3c.acting import acting_policy, unflatten
-from tfa3c.config import A3CConfig
-from tfa3c.distributions import CATEGORICAL
+from tfa3c.algorithms.config import A3CConfig
+from tfa3c.algorithms.losses import actor_critic_loss
+from tfa3c.algorithms.returns import returns_and_advantages, standardize
+from tfa3c.algorithms.training import AsyncAlgorithm
 from tfa3c.envs import EnvironmentGroup
-from tfa3c.losses import actor_critic_loss
-from tfa3c.normalization import fixed_reward_scale
-from tfa3c.policy import build_model, network, split_state
-from tfa3c.returns import returns_and_advantages, standardize
+from tfa3c.policies import distributions
+from tfa3c.policies.acting import acting_policy, unflatten
+from tfa3c.policies.actor_critic import build_model, network, split_state
+from tfa3c.policies.distributions import CATEGORICAL
+from tfa3c.policies.normalization import fixed_reward_scale
 from tfa3c.statistics import EpisodeStatistics
-from tfa3c.training import AsyncAlgorithm
 
 
 @dataclass
@@ -50,7 +50,7 @@ class A3CWorker:
     """Acts in its own seeded environments and computes gradients at its local weights.
 
     The worker's local weights are a snapshot of the global ones (`pull`): it acts with
-    them (`tfa3c.acting`) and computes its gradients at them, while the global model
+    them (`tfa3c.policies.acting`) and computes its gradients at them, while the global model
     moves on.
 
     Args:

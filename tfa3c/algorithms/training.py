@@ -22,17 +22,17 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from tfa3c.algorithms.config import TrainConfig
 from tfa3c.checkpoints import Checkpointer
-from tfa3c.config import TrainConfig
-from tfa3c.distributions import action_spec
 from tfa3c.envs import make_env, reward_threshold
 from tfa3c.errors import TrainingError, UserInputError, first_line
+from tfa3c.hosting.threads import ThreadSupervisor
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
-from tfa3c.normalization import RewardNormalizer, fixed_reward_scale
+from tfa3c.policies.distributions import action_spec
+from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
 from tfa3c.progress import ProgressReporter
 from tfa3c.run_logs import RunLogs, trim_to_checkpoint
 from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
-from tfa3c.threads import ThreadSupervisor
 
 _POLL_SECONDS = 0.05
 

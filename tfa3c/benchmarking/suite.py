@@ -23,7 +23,7 @@ import subprocess
 import time
 from typing import Any
 
-from tfa3c.bench_figures import ALGO_NAMES, aggregate, median_of, peer_aggregate, read_peer
+from tfa3c.benchmarking.figures import ALGO_NAMES, aggregate, median_of, peer_aggregate, read_peer
 from tfa3c.errors import UserInputError
 
 # Training budget per environment, seconds (issue 9's table).
@@ -54,7 +54,7 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
         out: the folder of RESULTS.md and results/.
         progress: the benchmark's progress display.
     """
-    from tfa3c import bench
+    from tfa3c.benchmarking import bench
 
     started = time.perf_counter()
     results_dir = out / "results"
@@ -223,7 +223,7 @@ def replace_section(text: str, section: str) -> str:
 
     A new section goes before the soak section, if there is one, else at the end.
     """
-    from tfa3c.soak import SECTION_START as SOAK_START
+    from tfa3c.benchmarking.soak import SECTION_START as SOAK_START
 
     if SECTION_START in text and SECTION_END in text:
         head, rest = text.split(SECTION_START, 1)
@@ -265,7 +265,8 @@ def latest_section(results_dir: pathlib.Path, out: pathlib.Path) -> str:
 
 def _draw_curves(env_id: str, entry: dict[str, Any], out: pathlib.Path,
                  results_dir: pathlib.Path, stamp: str) -> str | None:
-    from tfa3c import bench, plotting
+    from tfa3c import plotting
+    from tfa3c.benchmarking import bench
 
     groups = {}
     for algo, item in entry["algorithms"].items():

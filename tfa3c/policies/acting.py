@@ -18,10 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfa3c.distributions import GAUSSIAN, KINDS, softmax  # noqa: F401 (softmax: re-exported)
-from tfa3c.distributions import sample_categorical as sample_actions  # noqa: F401 (API)
-from tfa3c.encoders import LSTM, MLP, MLP_LSTM
-from tfa3c.policy import LOG_STD_MAX, LOG_STD_MIN
+from tfa3c.policies.actor_critic import LOG_STD_MAX, LOG_STD_MIN
+from tfa3c.policies.distributions import GAUSSIAN, KINDS, softmax  # noqa: F401 (softmax: re-exported)
+from tfa3c.policies.distributions import sample_categorical as sample_actions  # noqa: F401 (API)
+from tfa3c.policies.encoders import LSTM, MLP, MLP_LSTM
 
 _ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0.0),
@@ -58,7 +58,7 @@ class NumpyPolicy:
     model's normalizer, so a snapshot holds the weights and the statistics of one moment).
 
     Args:
-        model: the built `tfa3c.policy.ActorCritic` whose structure this follows.
+        model: the built `tfa3c.policies.actor_critic.ActorCritic` whose structure this follows.
     """
 
     def __init__(self, model):

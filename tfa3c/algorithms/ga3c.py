@@ -27,16 +27,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfa3c import distributions
-from tfa3c.config import GA3CConfig
-from tfa3c.distributions import CATEGORICAL
+from tfa3c.algorithms.config import GA3CConfig
+from tfa3c.algorithms.losses import actor_critic_loss
+from tfa3c.algorithms.returns import discounted_returns
+from tfa3c.algorithms.training import AsyncAlgorithm, configure_threads
 from tfa3c.envs import EnvironmentGroup, Transition
 from tfa3c.errors import ConfigError
-from tfa3c.losses import actor_critic_loss
-from tfa3c.normalization import fixed_reward_scale
-from tfa3c.policy import build_model, network, split_state
-from tfa3c.returns import discounted_returns
-from tfa3c.training import AsyncAlgorithm, configure_threads
+from tfa3c.policies import distributions
+from tfa3c.policies.actor_critic import build_model, network, split_state
+from tfa3c.policies.distributions import CATEGORICAL
+from tfa3c.policies.normalization import fixed_reward_scale
 
 _WAIT_SECONDS = 0.1  # every blocking queue call wakes this often to check the stop event
 _TRAINING_QUEUE_ROLLOUTS = 4  # rollouts waiting per agent before agents wait for trainers
@@ -217,7 +217,7 @@ class Learner:
 class Predictor:
     """Batched forward passes of the shared model: observations → policy outputs, values.
 
-    The policy outputs are what the agents sample from (`tfa3c.distributions.sample`):
+    The policy outputs are what the agents sample from (`tfa3c.policies.distributions.sample`):
     probabilities for a categorical policy (per dimension for a multi-categorical one),
     `[mean, log_std]` for a Gaussian one. A
     recurrent policy's states travel with the observations (`[rows, 2 * units]`,

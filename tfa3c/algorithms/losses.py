@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfa3c import distributions
-from tfa3c.distributions import CATEGORICAL, ActionSpec
+from tfa3c.policies import distributions
+from tfa3c.policies.distributions import CATEGORICAL, ActionSpec
 
 
 def actor_critic_terms(
@@ -20,7 +20,7 @@ def actor_critic_terms(
     """Per-entry policy loss, squared value error and entropy, each shaped like `values`.
 
     policy = -log pi(a|s) * A, value = (G - V(s))^2, entropy = the distribution's
-    (`tfa3c.distributions`). Advantages and returns are treated as constants. See
+    (`tfa3c.policies.distributions`). Advantages and returns are treated as constants. See
     `actor_critic_loss` for the arguments; `logits` are the distribution's parameters
     for `kind` (an `ActionSpec`, or `categorical` / `gaussian`).
     """
@@ -66,7 +66,7 @@ def actor_critic_loss(
         mask: optional `[...]` 1 for real entries, 0 for padding.
         value_coef: weight of the value loss.
         entropy_coef: weight of the entropy bonus.
-        log_epsilon: see `tfa3c.distributions.log_probabilities`.
+        log_epsilon: see `tfa3c.policies.distributions.log_probabilities`.
         kind: the action distribution (`logits` are its parameters): its `ActionSpec`,
             or the name of a kind that needs no sizes (`categorical`, `gaussian`).
 

@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfa3c.config import ENCODERS
+from tfa3c.algorithms.config import ENCODERS
 
 _PACKAGE = "tfa3c"
 MLP, LSTM, MLP_LSTM = ENCODERS

@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="CartPole-v1", help="environment (CartPole-v1)")
     parser.add_argument("--sequential", action="store_true",
                         help="one algorithm after the other instead of both at once")
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parents[1]
+    parser.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parents[2]
                                              / "benchmarks"),
                         help="folder of RESULTS.md and results/ (default: benchmarks/)")
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 """The actor-critic policy: an encoder, an action distribution's parameters and a value.
 
-The encoder comes from `tfa3c.encoders` (MLP, LSTM or MLP then LSTM), the
-distribution from the action space (`tfa3c.distributions`), and the running
-observation statistics, when asked for, from `tfa3c.normalization`. The heads
+The encoder comes from `tfa3c.policies.encoders` (MLP, LSTM or MLP then LSTM), the
+distribution from the action space (`tfa3c.policies.distributions`), and the running
+observation statistics, when asked for, from `tfa3c.policies.normalization`. The heads
 (`ActorCriticHeads`) turn the encoder's features into the distribution's parameters
 and the state value.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tfa3c.distributions import CATEGORICAL, GAUSSIAN, KINDS, MULTI_CATEGORICAL, ActionSpec
-from tfa3c.encoders import LSTM, MLP, make_encoder
-from tfa3c.normalization import ObservationNormalizer
+from tfa3c.policies.distributions import CATEGORICAL, GAUSSIAN, KINDS, MULTI_CATEGORICAL, ActionSpec
+from tfa3c.policies.encoders import LSTM, MLP, make_encoder
+from tfa3c.policies.normalization import ObservationNormalizer
 
 _PACKAGE = "tfa3c"
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # a Gaussian policy's standard deviation: 0.007 to 7.4
@@ -50,7 +50,7 @@ class ActorCriticHeads(keras.layers.Layer):
     action counts (the logits side by side). Gaussian
     (`num_actions` action dimensions): mean = features @ `policy_kernel`, and a learned
     state-independent `log_std` per dimension; the parameters are `[mean, log_std]`
-    (see `tfa3c.distributions`). No biases, as the tutorial's heads.
+    (see `tfa3c.policies.distributions`). No biases, as the tutorial's heads.
     """
 
     def __init__(self, num_actions: int, policy_stddev: float = 0.01,
@@ -99,9 +99,9 @@ class ActorCriticHeads(keras.layers.Layer):
 class ActorCritic(keras.Model):
     """A policy: (observation normalizer →) encoder → action distribution and value.
 
-    The encoder (`tfa3c.encoders`) and the distribution (`tfa3c.distributions`, chosen
-    from the action space) are independent choices; A3C and GA3C, acting and training,
-    export and `play` all run this one model.
+    The encoder (`tfa3c.policies.encoders`) and the distribution
+    (`tfa3c.policies.distributions`, chosen from the action space) are independent
+    choices; A3C and GA3C, acting and training, export and `play` all run this one model.
 
     Two entry points serve every algorithm alike:
 

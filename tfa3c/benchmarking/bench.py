@@ -1,6 +1,6 @@
 """`tfa3c bench`: A3C and GA3C on CartPole-v1 against a peer, with curves and scaling.
 
-(`--suite` and `--env ENV` measure other environments instead: `tfa3c.bench_suite`.)
+(`--suite` and `--env ENV` measure other environments instead: `tfa3c.benchmarking.suite`.)
 
 One command measures everything the results page states, in the same session:
 
@@ -12,8 +12,8 @@ One command measures everything the results page states, in the same session:
 
 then writes `<out>/results/<stamp>-<host>.json` (every raw figure), the learning-curve
 and scaling PNGs beside it, and regenerates `<out>/RESULTS.md` from that JSON. This
-module runs the measurements; `tfa3c.bench_figures` turns them into statistics and
-ratios, and `tfa3c.bench_report` into RESULTS.md.
+module runs the measurements; `tfa3c.benchmarking.figures` turns them into statistics and
+ratios, and `tfa3c.benchmarking.report` into RESULTS.md.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from tfa3c.bench_figures import (
+from tfa3c.benchmarking.figures import (
     ALGO_NAMES,
     VECTOR_ENVS,
     aggregate,
@@ -46,7 +46,7 @@ from tfa3c.bench_figures import (
     peer_aggregate,
     read_peer,
 )
-from tfa3c.bench_report import render_results
+from tfa3c.benchmarking.report import render_results
 from tfa3c.errors import UserInputError
 
 ENV_ID = "CartPole-v1"  # the default environment, the one the examples train on
@@ -85,7 +85,7 @@ PEER_SCRIPT = pathlib.Path("..") / "shared" / "peers" / "sb3_a2c.sh"
 # Locations ---------------------------------------------------------------------------
 def project_root() -> pathlib.Path:
     """The folder that holds `tfa3c/` (the repository root in a source checkout)."""
-    return pathlib.Path(__file__).resolve().parents[1]
+    return pathlib.Path(__file__).resolve().parents[2]
 
 
 def default_out_dir(quick: bool = False) -> pathlib.Path:
@@ -123,13 +123,15 @@ def training_command(algo: str, root: pathlib.Path | None = None,
     script = root / "examples" / f"{algo}_cartpole.py"
     if example and env_id == ENV_ID and script.is_file():
         return [sys.executable, str(script)]
-    if importlib.util.find_spec(f"tfa3c.{algo}") is not None:
+    # tfa3c.algorithms.<algo>; before 0.3, tfa3c.<algo> (a checkout of older code).
+    if any(importlib.util.find_spec(name) is not None
+           for name in (f"tfa3c.algorithms.{algo}", f"tfa3c.{algo}")):
         command = [sys.executable, "-m", "tfa3c.cli", "train", algo, "--env", env_id]
         if env_id in PRESET_TARGETS:
             command += ["--target-return", f"{PRESET_TARGETS[env_id]:g}"]
         return command
     raise UserInputError(f"{algo.upper()} is not available: {script} not found and no module "
-                         f"tfa3c.{algo}; choose --algos from what exists")
+                         f"tfa3c.algorithms.{algo}; choose --algos from what exists")
 
 
 # Running one subprocess ------------------------------------------------------------
@@ -705,7 +707,8 @@ def run(args: argparse.Namespace) -> int:
     json_path = results_dir / f"{stamp}.json"
     _write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     results_md = out / "RESULTS.md"
-    from tfa3c import bench_suite, soak
+    from tfa3c.benchmarking import soak
+    from tfa3c.benchmarking import suite as bench_suite
 
     # The suite (`--suite`) and the soak benchmark (benchmarks/soak.py) run on their own;
     # their newest sections stay.
@@ -733,7 +736,7 @@ def _check_env(env_id: str, run_peer: bool) -> None:
 
 def _suite_envs(args: argparse.Namespace) -> list[str]:
     """The environments of a suite run: `--suite [ENVS]`, or an `--env` other than CartPole."""
-    from tfa3c.bench_suite import SUITE
+    from tfa3c.benchmarking.suite import SUITE
 
     if args.suite is None:
         return [] if args.env_id == ENV_ID else [args.env_id]
@@ -749,7 +752,7 @@ def _suite_envs(args: argparse.Namespace) -> list[str]:
 def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], explicit: bool,
                seeds: int, quick: bool) -> int:
     """Checks every environment and algorithm first, then runs `bench_suite.run_suite`."""
-    from tfa3c.bench_suite import budget, run_suite
+    from tfa3c.benchmarking.suite import budget, run_suite
 
     main_only = [option for option, value in (("--scaling-seconds", args.scaling_seconds),
                                              ("--workers-list", args.workers_list),
@@ -770,7 +773,8 @@ def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], e
                 if explicit:
                     raise
     if not any(commands.values()):
-        raise UserInputError("no algorithm to benchmark: neither tfa3c.a3c nor tfa3c.ga3c exists")
+        raise UserInputError("no algorithm to benchmark: neither tfa3c.algorithms.a3c nor "
+                             "tfa3c.algorithms.ga3c exists")
     if args.peer:  # a bad file fails now, not after hours of runs
         measured = {str(r.get("env", ENV_ID)) for r in read_peer(args.peer)}
         missing = [env_id for env_id in env_ids if env_id not in measured]

@@ -1,7 +1,7 @@
 """Benchmark figures: the peer's summary lines, statistics over seeds, and ratios.
 
 Pure functions on the JSON that `tfa3c bench` writes: no TensorFlow, no subprocesses.
-`tfa3c plot` reads the peer with them too, and `tfa3c.bench_report` renders them.
+`tfa3c plot` reads the peer with them too, and `tfa3c.benchmarking.report` renders them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,7 @@
+"""`tfa3c bench`: measuring against the peer and writing benchmarks/RESULTS.md.
+
+- `bench`: the CartPole report (runs, scaling, serving latency) and the command.
+- `suite`: `--suite` / `--env`: both algorithms and the peer on each environment.
+- `report`, `figures`: the RESULTS.md tables and the learning-curve figures.
+- `soak`: the long-run stability measurement.
+"""
