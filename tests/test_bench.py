@@ -3,6 +3,7 @@
 import argparse
 import json
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from tfa3c import plotting
 from tfa3c.benchmarking import bench
 from tfa3c.benchmarking import figures as bench_figures
 from tfa3c.benchmarking import report as bench_report
+from tfa3c.benchmarking import suite as bench_suite
 from tfa3c.errors import UserInputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -526,3 +528,28 @@ def test_suite_refuses_the_main_reports_options(tmp_path):
     with pytest.raises(UserInputError, match=r"--workers-list belong to the CartPole-v1 report"):
         bench.run(bench_args(tmp_path, "--env", "Acrobot-v1", "--workers-list", "1,2"))
     assert not (tmp_path / "o").exists()
+
+
+def test_a_stuck_peer_is_stopped_and_its_finished_seeds_count(tmp_path, monkeypatch):
+    import io
+    import types
+
+    # A peer that prints its first seed's line, then hangs.
+    script = tmp_path / "peer.sh"
+    line = json.dumps({"algo": "sb3_a2c", "env": "Acrobot-v1", "seed": 0, "solved": True,
+                       "seconds": 4.0, "env_steps": 40000, "steps_per_second": 10000.0,
+                       "mean_return_100": -99.0})
+    script.write_text(f"echo '{line}'\nexec sleep 60\n")
+    monkeypatch.setattr(bench, "PEER_SCRIPT", script)
+    monkeypatch.setattr(bench_suite, "peer_timeout", lambda seconds, seeds: 2.0)
+    args = types.SimpleNamespace(run_peer=True, peer=None, command_line="test")
+    stream = io.StringIO()
+    started = time.monotonic()
+    assert bench_suite.run_suite(args, ["Acrobot-v1"], {"Acrobot-v1": {}}, 2, tmp_path,
+                                 bench._Progress("lines", 0, stream), max_seconds=5.0) == 0
+    assert time.monotonic() - started < 30
+    assert "ran past 2 s and was stopped" in stream.getvalue()
+    [json_path] = (tmp_path / "results").glob("*.suite.json")
+    entry = json.loads(json_path.read_text())["envs"]["Acrobot-v1"]
+    assert entry["budget"] == 5.0
+    assert [run["seed"] for run in entry["peer"]["runs"]] == [0]

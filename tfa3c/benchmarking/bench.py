@@ -787,7 +787,6 @@ def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], e
                              "the peer yourself and pass --peer FILE")
     max_seconds = args.max_seconds if args.max_seconds is not None else (
         QUICK_MAX_SECONDS if quick else None)
-    args.max_seconds = max_seconds
     out = pathlib.Path(args.out) if args.out else default_out_dir(quick)
     total = sum(len(c) for c in commands.values()) * seeds
     worst = sum(len(commands[e]) * seeds * (budget(e, max_seconds) + _STARTUP_SECONDS)
@@ -797,7 +796,7 @@ def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], e
                      f"{', '.join(names)}{' and the peer' if args.run_peer else ''} each; at "
                      f"most about {worst / 3600:.1f} h")
     try:
-        return run_suite(args, env_ids, commands, seeds, out, progress)
+        return run_suite(args, env_ids, commands, seeds, out, progress, max_seconds)
     except KeyboardInterrupt:
         print("tfa3c bench: interrupted; nothing written but the run folders under "
               f"{out / 'results' / 'runs'}", file=sys.stderr, flush=True)

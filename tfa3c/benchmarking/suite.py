@@ -42,17 +42,32 @@ def budget(env_id: str, given: float | None) -> float:
     return given if given is not None else BUDGETS.get(env_id, DEFAULT_BUDGET)
 
 
+# The peer's own start-up per seed, and its first use's virtual environment (PyTorch, box2d,
+# ale-py): beyond these, a peer run is stuck and is stopped.
+_PEER_SEED_MARGIN_SECONDS = 120.0
+_PEER_SETUP_SECONDS = 900.0
+
+
+def peer_timeout(seconds: float, seeds: int) -> float:
+    """How long the peer may take for `seeds` runs of `seconds` before it counts as stuck."""
+    return seeds * (seconds + _PEER_SEED_MARGIN_SECONDS) + _PEER_SETUP_SECONDS
+
+
 def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]],
-              seeds: int, out: pathlib.Path, progress) -> int:
+              seeds: int, out: pathlib.Path, progress, max_seconds: float | None = None) -> int:
     """Runs the peer and every algorithm on each environment; writes JSON, PNGs and the section.
 
+    The JSON is rewritten after each environment, so that an interrupted suite keeps the
+    environments it finished.
+
     Args:
-        args: the parsed `tfa3c bench` options (`max_seconds`, `run_peer`, `peer`).
+        args: the parsed `tfa3c bench` options (`run_peer`, `peer`; the command line).
         env_ids: the environments, in order.
         commands: per environment, per algorithm, the training command before run options.
         seeds: seeds 0..seeds-1 per algorithm.
         out: the folder of RESULTS.md and results/.
         progress: the benchmark's progress display.
+        max_seconds: every environment's budget (None: each its own, from `BUDGETS`).
     """
     from tfa3c.benchmarking import bench
 
@@ -65,8 +80,9 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
     peer_script = (root / bench.PEER_SCRIPT).resolve()
     given_peer = read_peer(args.peer) if args.peer else None
     envs: dict[str, Any] = {}
+    json_path = results_dir / f"{stamp}{SUFFIX}"
     for env_id in env_ids:
-        seconds = budget(env_id, args.max_seconds)
+        seconds = budget(env_id, max_seconds)
         target = bench.target_return(env_id)
         entry: dict[str, Any] = {"budget": seconds, "target": target, "algorithms": {}}
         peer_runs, source = None, None
@@ -75,10 +91,16 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
             progress.message(f"{env_id}: the peer, bash {bench.PEER_SCRIPT} {' '.join(peer_args)}")
             peer_path = results_dir / f"{stamp}-{_slug(env_id)}-peer.jsonl"
             peer_path.parent.mkdir(parents=True, exist_ok=True)
+            limit = peer_timeout(seconds, seeds)
             with open(peer_path, "w") as file, \
                     open(peer_path.with_suffix(".stderr.txt"), "w") as err:
-                subprocess.run(["bash", str(peer_script), *peer_args], stdout=file, stderr=err,
-                               check=False, cwd=root, stdin=subprocess.DEVNULL)
+                try:
+                    subprocess.run(["bash", str(peer_script), *peer_args], stdout=file,
+                                   stderr=err, check=False, cwd=root, stdin=subprocess.DEVNULL,
+                                   timeout=limit)
+                except subprocess.TimeoutExpired:  # the seeds it finished still count
+                    progress.message(f"{env_id}: the peer ran past {limit:.0f} s and was "
+                                     "stopped")
             try:
                 peer_runs = read_peer(peer_path)
             except UserInputError as error:  # the peer failed: say so, go on
@@ -100,14 +122,13 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
         entry["verdict"] = verdict(entry)
         entry["curves"] = _draw_curves(env_id, entry, out, results_dir, stamp)
         envs[env_id] = entry
-
-    data = {"meta": {"command": bench._command_line(args),
-                     "date": now.isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
-                     "cpu_model": bench._cpu_model(), "packages": bench._versions(),
-                     "seeds": seeds, "total_seconds": round(time.perf_counter() - started, 1)},
-            "envs": envs}
-    json_path = results_dir / f"{stamp}{SUFFIX}"
-    bench._write_atomic(json_path, json.dumps(data, indent=2) + "\n")
+        data = {"meta": {"command": bench._command_line(args),
+                         "date": now.isoformat(timespec="seconds"),
+                         "cpu_count": os.cpu_count(), "cpu_model": bench._cpu_model(),
+                         "packages": bench._versions(), "seeds": seeds,
+                         "total_seconds": round(time.perf_counter() - started, 1)},
+                "envs": envs}
+        bench._write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     results_md = out / "RESULTS.md"
     text = results_md.read_text() if results_md.is_file() else "# Benchmark results\n"
     bench._write_atomic(results_md, replace_section(text, latest_section(results_dir, out)))
