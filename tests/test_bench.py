@@ -115,6 +115,8 @@ def test_parse_summary_and_progress():
     assert bench.parse_summary(out)["env_steps"] == 2100
     # The last, partial interval is left out of the means.
     assert bench.parse_progress(out) == {"pps": 20_000.0, "tps": 30.0}
+    assert bench.parse_summary(out + "\nW0000 00:00 some TensorFlow message at exit\n") == (
+        bench.parse_summary(out))
     assert bench.parse_summary("no json here\n") is None
     assert bench.parse_summary('{"not": "a summary"}') is None
 

@@ -135,11 +135,15 @@ def training_command(algo: str, root: pathlib.Path | None = None,
 
 
 # Running one subprocess ------------------------------------------------------------
-def parse_summary(stdout: str) -> dict[str, Any] | None:
-    """The JSON summary a training run prints as its last line, or None."""
-    for line in reversed(stdout.strip().splitlines()):
+def parse_summary(output: str) -> dict[str, Any] | None:
+    """The JSON summary a training run prints last, or None.
+
+    Lines after it that are not JSON objects (a log with stderr interleaved, such as the
+    soak's, may end with TensorFlow's messages at exit) are skipped.
+    """
+    for line in reversed(output.strip().splitlines()):
         line = line.strip()
-        if not line:
+        if not line.startswith("{"):
             continue
         try:
             value = json.loads(line)
