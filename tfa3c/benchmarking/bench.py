@@ -43,6 +43,7 @@ from tfa3c.benchmarking.figures import (
     VECTOR_ENVS,
     aggregate,
     compare,
+    json_objects,
     peer_aggregate,
     read_peer,
 )
@@ -141,16 +142,8 @@ def parse_summary(output: str) -> dict[str, Any] | None:
     Lines after it that are not JSON objects (a log with stderr interleaved, such as the
     soak's, may end with TensorFlow's messages at exit) are skipped.
     """
-    for line in reversed(output.strip().splitlines()):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            return None
-        return value if isinstance(value, dict) and "algo" in value else None
-    return None
+    last = next(json_objects(reversed(output.strip().splitlines())), None)
+    return last if last is not None and "algo" in last else None
 
 
 _PROGRESS_COMMON = {"env_steps", "episodes", "mean_return_100", "steps/s"}

@@ -10,7 +10,7 @@ import json
 import os
 import pathlib
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from tfa3c.errors import UserInputError
@@ -26,6 +26,20 @@ FIGURE_NAMES = {"seconds": "seconds to solve", "env_steps": "env steps to solve"
 
 
 # Inputs -----------------------------------------------------------------------------
+def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The lines that are JSON objects, parsed, in order; every other line is skipped."""
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            yield value
+
+
 def read_peer(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Reads the peer's JSON lines (one per seed, as `sb3_a2c.sh` prints them).
 
@@ -39,17 +53,8 @@ def read_peer(path: str | os.PathLike) -> list[dict[str, Any]]:
         text = pathlib.Path(path).read_text()
     except OSError as error:
         raise UserInputError(f"cannot read peer file {path}: {error.strerror}") from None
-    runs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict) and {"seconds", "steps_per_second", "env_steps"} <= set(value):
-            runs.append(value)
+    runs = [value for value in json_objects(text.splitlines())
+            if {"seconds", "steps_per_second", "env_steps"} <= set(value)]
     if not runs:
         raise UserInputError(f"peer file {path} has no JSON summary line (expected lines like "
                              '{"algo": "sb3-a2c", "seconds": ..., "env_steps": ..., '
