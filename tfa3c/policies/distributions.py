@@ -274,13 +274,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def sample_params(spec: ActionSpec, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One action per row of the distribution's parameters (logits or `[mean, log_std]`)."""
     if spec.kind == CATEGORICAL:
-        outputs = softmax(params)
-    elif spec.kind == MULTI_CATEGORICAL:
-        outputs = np.concatenate([softmax(params[:, start:end]) for start, end in _bounds(spec)],
-                                 axis=1)
-    else:
-        outputs = params
-    return sample(spec, outputs, rng)
+        return sample_categorical(softmax(params), rng)
+    if spec.kind == MULTI_CATEGORICAL:  # each dimension's logits straight to its sampler
+        return np.stack([sample_categorical(softmax(params[:, start:end]), rng)
+                         for start, end in _bounds(spec)], axis=-1)
+    return sample_gaussian(params, rng)
 
 
 def clip(spec: ActionSpec, actions: np.ndarray) -> np.ndarray:
