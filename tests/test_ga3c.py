@@ -266,7 +266,7 @@ for optimizer_name, clip_norm in cases[encoder]:
             optimizer = (keras.optimizers.SGD(0.5) if optimizer_name == "sgd" else
                          keras.optimizers.RMSprop(1e-2, rho=0.99))
             optimizer.build(model.trainable_variables)
-        learner = Learner(model, optimizer, strategy, config, 4, T)
+        learner = Learner(model, optimizer, strategy, config, T)
         width = 2 * model.state_size
         metrics = [learner.train(*batch[:4], batch[4][:, :width]) for batch in batches]
         runs.append((model.get_weights(), metrics, strategy.num_replicas_in_sync))

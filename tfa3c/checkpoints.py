@@ -25,9 +25,21 @@ from tfa3c.statistics import WINDOW, Counters
 
 
 def network_description(model: keras.Model) -> dict:
-    """What `network.json` holds for a built model: its Keras config and observation size."""
+    """What `network.json` holds for a built model: its Keras config and observation shape.
+
+    `observation_size` (values per observation) is kept beside the shape for the
+    descriptions of runs written before images were supported.
+    """
     return {"observation_size": int(model.observation_size),
+            "observation_shape": [int(d) for d in model.observation_shape],
             "keras": keras.saving.serialize_keras_object(model)}
+
+
+def observation_shape(description: dict) -> tuple[int, ...]:
+    """The observation shape a network description was built for."""
+    if "observation_shape" in description:
+        return tuple(int(d) for d in description["observation_shape"])
+    return (int(description["observation_size"]),)
 
 
 def write_network(directory: str, model: keras.Model) -> str:
@@ -74,7 +86,7 @@ def build_network(description: dict) -> keras.Model:
     try:
         model = keras.saving.deserialize_keras_object(description["keras"], safe_mode=True)
         # Keras builds it from the config's `build_config` where there is one.
-        return model if model.built else build_model(model, int(description["observation_size"]))
+        return model if model.built else build_model(model, observation_shape(description))
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"cannot rebuild the run's network from its {NETWORK_FILE}: "
                               f"{first_line(error)}") from None
@@ -91,9 +103,9 @@ def network_differences(saved: dict, model: keras.Model) -> list[str]:
 
     current = network_description(model)
     differences = []
-    if saved["observation_size"] != current["observation_size"]:
-        differences.append(f"observation_size {saved['observation_size']}→"
-                           f"{current['observation_size']}")
+    if observation_shape(saved) != observation_shape(current):
+        differences.append(f"observation_shape {list(observation_shape(saved))}→"
+                           f"{list(observation_shape(current))}")
         return differences
     old_model = build_network(saved)
     if not (isinstance(old_model, ActorCritic) and isinstance(model, ActorCritic)) and (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 from dataclasses import dataclass
@@ -14,17 +15,27 @@ from tfa3c.errors import EnvironmentSpecError, first_line
 from tfa3c.policies.distributions import action_spec, clip
 
 
-def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
-    """Raises EnvironmentSpecError unless the spaces are ones tfa3c supports today.
+def is_pixels(observation_space: gym.Space) -> bool:
+    """Whether observations are images: a uint8 Box of rank 3 (a frame stack, or HxWxC)."""
+    return (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 3
+            and observation_space.dtype == np.uint8)
 
-    Supported: Discrete or bounded 1-D Box actions (`tfa3c.policies.distributions.action_spec`)
-    and a flat (1-D) Box observation space.
+
+def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Raises EnvironmentSpecError unless the spaces are ones tfa3c supports.
+
+    Supported: Discrete, MultiDiscrete or bounded 1-D Box actions
+    (`tfa3c.policies.distributions.action_spec`); flat (1-D) Box observations, or uint8
+    images of rank 3 (`[frames, height, width]` or `[height, width, channels]`).
     """
     action_spec(env_id, action_space)
-    if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):
+    flat = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1
+    if not (flat or is_pixels(observation_space)):
         raise EnvironmentSpecError(
-            f"{env_id} has observation space {observation_space}; tfa3c supports only flat "
-            "1-D Box observations (pixel observations are not implemented yet)")
+            f"{env_id} has observation space {observation_space}; tfa3c supports flat 1-D Box "
+            "observations and uint8 images of rank 3 (wrap others with gymnasium's "
+            "wrappers, e.g. FlattenObservation, GrayscaleObservation, ResizeObservation, "
+            "FrameStackObservation)")
 
 
 def registered_id(env_id: str) -> str:
@@ -38,6 +49,11 @@ def registered_id(env_id: str) -> str:
         EnvironmentSpecError: the module cannot be imported, or the id is not registered.
     """
     module, _, name = env_id.rpartition(":")
+    if name.startswith("ALE/"):  # ale-py registers its games when asked to
+        with contextlib.suppress(ImportError):
+            import ale_py
+
+            gym.register_envs(ale_py)
     if module:
         try:
             importlib.import_module(module)
@@ -115,8 +131,50 @@ def make_env(env_id: str, seed: int | None = None, env_kwargs: dict[str, Any] | 
     return env
 
 
+def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None
+               ) -> tuple[gym.Space, gym.Space]:
+    """The observation and action spaces tfa3c's agents see for `env_id` (checked).
+
+    For an Atari game, those after the standard preprocessing (`tfa3c.atari`).
+
+    Raises:
+        EnvironmentSpecError: the environment cannot be made or its spaces are unsupported.
+    """
+    from tfa3c import atari
+
+    if atari.is_atari(env_id):
+        registered_id(env_id)  # an unknown game fails here with gymnasium's list
+        observation_space, action_space = atari.spaces(env_id, env_kwargs)
+        check_spaces(env_id, observation_space, action_space)
+        return observation_space, action_space
+    env = make_env(env_id, env_kwargs=env_kwargs)
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
+def make_group(env_id: str, num_envs: int, seed: int, env_kwargs: dict[str, Any] | None = None):
+    """`num_envs` seeded environments stepped together.
+
+    An `EnvironmentGroup`, or for an Atari game a `tfa3c.atari.AtariGroup` on ale-py's
+    C++ vector environment.
+    """
+    from tfa3c import atari
+
+    if atari.is_atari(env_id):
+        return atari.AtariGroup(env_id, num_envs, seed, env_kwargs)
+    return EnvironmentGroup(env_id, num_envs, seed, env_kwargs)
+
+
 def reward_threshold(env_id: str) -> float | None:
-    """The return at which the environment counts as solved, if gymnasium defines one."""
+    """The return at which the environment counts as solved, if gymnasium defines one.
+
+    Atari games define none; Pong counts as solved at 18, the score the A3C tutorial
+    and the peer's benchmark use.
+    """
+    if env_id.startswith("ALE/Pong-"):
+        return 18.0
     return gym.spec(registered_id(env_id)).reward_threshold
 
 
@@ -159,8 +217,10 @@ class EnvironmentGroup:
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.action_spec = action_spec(env_id, self.action_space)
+        # Images stay uint8; vectors become float32, the network's input.
+        self.dtype = np.uint8 if is_pixels(self.observation_space) else np.float32
         self.observations = np.stack([
-            np.asarray(env.reset(seed=seed + index)[0], dtype=np.float32)
+            np.asarray(env.reset(seed=seed + index)[0], dtype=self.dtype)
             for index, env in enumerate(self.envs)])
         self._returns = np.zeros(num_envs)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
@@ -171,9 +231,9 @@ class EnvironmentGroup:
         return len(self.envs)
 
     @property
-    def observation_size(self) -> int:
-        """Length of one flat observation."""
-        return int(self.observation_space.shape[0])
+    def observation_shape(self) -> tuple[int, ...]:
+        """Shape of one observation."""
+        return tuple(self.observation_space.shape)
 
     @property
     def num_actions(self) -> int:
@@ -208,9 +268,9 @@ class EnvironmentGroup:
             self._returns[index] = 0.0
             self._lengths[index] = 0
             observations[index], _ = self.envs[index].reset()
-        self.observations = np.asarray(observations, dtype=np.float32)
-        final_observations = (np.asarray(finals, dtype=np.float32) if finals else
-                              np.empty((0, self.observations.shape[1]), dtype=np.float32))
+        self.observations = np.asarray(observations, dtype=self.dtype)
+        final_observations = (np.asarray(finals, dtype=self.dtype) if finals else
+                              np.empty((0, *self.observation_shape), dtype=self.dtype))
         return Transition(self.observations, rewards, terminated, truncated, final_observations,
                           episode_returns, episode_lengths)
 

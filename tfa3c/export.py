@@ -20,6 +20,10 @@ Signatures (listed by `saved_model_cli show --dir PATH --all`):
   and `serving_default`: `observation`, `state_h`, `state_c` → the feed-forward
   outputs (`action`, `probabilities` or `mean` and `log_std`, `value`), `state_h`,
   `state_c`.
+- pixel encoders (`cnn`, `nature-cnn`, `cnn-lstm`): the same, with `observation` uint8
+  `[batch, frames, 84, 84]`: the preprocessed frame stack (frames first, as
+  `observation_layout` says), which the network scales itself; `preprocessing` in the
+  metadata names what makes it from the game's screens (`tfa3c.atari`).
 - both: `get_metadata` → string scalars (see `METADATA_KEYS`).
 
 The SavedModel holds only the model's weights and these graphs, written by Keras'
@@ -54,29 +58,27 @@ GET_METADATA = "get_metadata"
 # Keys of `get_metadata`'s outputs, all string scalars.
 METADATA_KEYS = ("algorithm", "env_id", "observation_space", "action_space", "observation_size",
                  "num_actions", "policy", "lstm_units", "tfa3c_version", "env_steps",
-                 "network", "env_kwargs", "action_kind", "action_nvec")
+                 "network", "env_kwargs", "action_kind", "action_nvec", "observation_shape",
+                 "observation_dtype", "observation_layout", "preprocessing")
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def _space_descriptions(env_id: str, observation_size: int, spec: ActionSpec,
-                        env_kwargs: dict | None = None) -> tuple[str, str]:
-    """The environment's spaces as text; falls back to their sizes if it cannot be made."""
-    try:
-        from tfa3c.envs import make_env
+def _space_descriptions(env_id: str, observation_shape: tuple[int, ...], dtype: str,
+                        spec: ActionSpec, env_kwargs: dict | None = None) -> tuple[str, str]:
+    """The environment's spaces as text; falls back to their shapes if it cannot be made."""
+    from tfa3c.envs import env_spaces
 
-        env = make_env(env_id, env_kwargs=env_kwargs)
+    try:
+        observation_space, action_space = env_spaces(env_id, env_kwargs)
     except UserInputError:
-        return f"Box(shape=({observation_size},), float32)", spec.describe()
-    try:
-        return str(env.observation_space), str(env.action_space)
-    finally:
-        env.close()
+        return f"Box(shape={tuple(observation_shape)}, {dtype})", spec.describe()
+    return str(observation_space), str(action_space)
 
 
-def _checked(tensor: tf.Tensor, name: str, width: int, batch: tf.Tensor | None = None
-             ) -> tf.Tensor:
-    """`tensor`, run only once it is known to be `[batch, width]`; else an error naming it.
+def _checked(tensor: tf.Tensor, name: str, width: int | tuple[int, ...],
+             batch: tf.Tensor | None = None, dtype: str = "float32") -> tf.Tensor:
+    """`tensor`, run only once it is known to be `[batch, *width]`; else an error naming it.
 
     Signature calls (TF Serving, `saved_model_cli run`, the C API, `loaded.signatures`)
     do not enforce the placeholders' shapes: without this, a wrong width or rank fails
@@ -84,17 +86,19 @@ def _checked(tensor: tf.Tensor, name: str, width: int, batch: tf.Tensor | None =
     through a boolean mask because tf.rank, and Grappler once the graph is loaded,
     would fold it to the declared rank 2.
     """
+    tail = (width,) if isinstance(width, int) else tuple(width)
+    rank = len(tail) + 1
     shape = tf.raw_ops.Shape(input=tensor)
     # Padded in front, so that indexing works on a scalar too (whose rank check fails).
-    padded = tf.concat([[-1, -1], shape], axis=0)
-    ok = tf.logical_and(tf.equal(tf.size(tf.boolean_mask(shape, shape >= 0)), 2),
-                        tf.equal(padded[-1], width))
-    expected = f"[batch, {width}]"
+    padded = tf.concat([[-1] * (rank + 1), shape], axis=0)
+    ok = tf.logical_and(tf.equal(tf.size(tf.boolean_mask(shape, shape >= 0)), rank),
+                        tf.reduce_all(tf.equal(padded[-len(tail):], tail)))
+    expected = f"[batch, {', '.join(str(d) for d in tail)}]"
     if batch is not None:  # the recurrent state goes with the observation's rows
-        ok = tf.logical_and(ok, tf.equal(padded[-2], batch))
-        expected = f"[batch, {width}] with the same batch as observation"
+        ok = tf.logical_and(ok, tf.equal(padded[-rank], batch))
+        expected = f"{expected} with the same batch as observation"
     check = tf.debugging.Assert(
-        ok, [f"{name} must have shape {expected} (float32); got shape", shape])
+        ok, [f"{name} must have shape {expected} ({dtype}); got shape", shape])
     with tf.control_dependencies([check]):
         return tf.identity(tensor)
 
@@ -123,9 +127,10 @@ def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export
     `saved_model_cli run` and TF Serving, and Keras' `TFSMLayer`. (A `tf.Module` that
     held the variables in a list, as earlier versions did, loaded only in TF2.)
     """
-    size = int(model.observation_size)
+    size = tuple(int(d) for d in model.observation_shape)
+    dtype = model.observation_dtype
     spec = model.action_spec
-    observation = tf.TensorSpec([None, size], tf.float32, name="observation")
+    observation = tf.TensorSpec([None, *size], dtype, name="observation")
     archive = keras.export.ExportArchive()
     archive.track(model)
     if model.recurrent:
@@ -134,7 +139,7 @@ def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export
                  tf.TensorSpec([None, units], tf.float32, name="state_c")]
 
         def action(observation, state_h, state_c):
-            observation = _checked(observation, "observation", size)
+            observation = _checked(observation, "observation", size, dtype=dtype)
             batch = tf.shape(observation)[0]
             state = (_checked(state_h, "state_h", units, batch),
                      _checked(state_c, "state_c", units, batch))
@@ -152,7 +157,8 @@ def policy_archive(model: keras.Model, metadata: dict[str, str]) -> keras.export
     else:
 
         def action(observation):
-            return _policy_outputs(spec, *model(_checked(observation, "observation", size)))
+            return _policy_outputs(spec, *model(_checked(observation, "observation", size,
+                                                         dtype=dtype)))
 
         archive.add_endpoint(ACTION, action, input_signature=[observation])
 
@@ -193,16 +199,31 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         raise UserInputError("the model has no weights yet: build it (tfa3c.policies.actor_critic."
                              "build_model) or train it before exporting")
     lstm_units = int(model.state_size)
+    from tfa3c import atari
+
     observation_size = int(model.observation_size)
     num_actions = int(model.num_actions)
-    observation_space, action_space = _space_descriptions(env_id, observation_size,
-                                                          model.action_spec, env_kwargs)
+    observation_space, action_space = _space_descriptions(
+        env_id, model.observation_shape, model.observation_dtype, model.action_spec,
+        env_kwargs)
+    if atari.is_atari(env_id):
+        preprocessing = {"vector_env": "ale_py.vector_env.AtariVectorEnv",
+                         **atari.preprocessing(env_kwargs)}
+    else:
+        preprocessing = {}
     metadata = {
         "algorithm": algo,
         "env_id": env_id,
         "observation_space": observation_space,
         "action_space": action_space,
         "observation_size": str(observation_size),
+        "observation_shape": json.dumps(list(model.observation_shape)),
+        "observation_dtype": model.observation_dtype,
+        # How an image's axes are laid out (frames first, as ALE's vector environment
+        # gives them), or "vector".
+        "observation_layout": model.data_format if model.pixels else "vector",
+        # What turns the environment's raw frames into `observation` (JSON; {} if nothing).
+        "preprocessing": json.dumps(preprocessing),
         "num_actions": str(num_actions),
         "action_kind": model.action_spec.kind,
         "action_nvec": json.dumps(list(model.action_spec.nvec)),

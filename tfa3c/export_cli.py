@@ -72,14 +72,13 @@ def build_network(algo: str, config: dict, run_dir: str | None = None):
 
     from types import SimpleNamespace
 
-    from tfa3c.envs import make_env
+    from tfa3c.envs import env_spaces
     from tfa3c.policies.actor_critic import build_model, network
     from tfa3c.policies.distributions import action_spec
 
-    env = make_env(config["env_id"], env_kwargs=config.get("env_kwargs") or {})
-    observation_size = int(env.observation_space.shape[0])
-    spec = action_spec(config["env_id"], env.action_space)
-    env.close()
+    observation_space, action_space = env_spaces(config["env_id"],
+                                                 config.get("env_kwargs") or {})
+    spec = action_spec(config["env_id"], action_space)
     # Runs from before the encoder option: A3C's LSTM, GA3C's MLP.
     options = SimpleNamespace(
         encoder=config.get("encoder", "lstm" if algo == "a3c" else "mlp"),
@@ -87,8 +86,8 @@ def build_network(algo: str, config: dict, run_dir: str | None = None):
         lstm_units=int(config.get("lstm_units", 16)), lstm_cell_clip=config.get("lstm_cell_clip"),
         seed=config.get("seed"))
     model = network(options, spec, bool(config.get("normalize_observations", False)),
-                    name="actor_critic")
-    return build_model(model, observation_size)
+                    name="actor_critic", observation_shape=observation_space.shape)
+    return build_model(model, observation_space.shape)
 
 
 def restore_latest(model, run_dir: str) -> tuple[str, int]:

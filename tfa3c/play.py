@@ -87,8 +87,19 @@ class LoadedPolicy:
 
     @property
     def observation_size(self) -> int:
-        """Length of one observation."""
+        """Values per observation (the length of a flat one)."""
         return int(self.metadata["observation_size"])
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """Shape of one observation; exports without the key took flat vectors."""
+        shape = self.metadata.get("observation_shape")
+        return tuple(json.loads(shape)) if shape else (self.observation_size,)
+
+    @property
+    def observation_dtype(self) -> str:
+        """`uint8` for frame stacks, `float32` for vectors."""
+        return self.metadata.get("observation_dtype", "float32")
 
     @property
     def num_actions(self) -> int:
@@ -125,7 +136,7 @@ class LoadedPolicy:
         import tensorflow as tf
 
         return self._saved_model.signatures["action"](
-            observation=tf.convert_to_tensor(observations, tf.float32), **state)
+            observation=tf.convert_to_tensor(observations, self.observation_dtype), **state)
 
 
 def load_policy(path: str) -> LoadedPolicy:
@@ -173,6 +184,7 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
         UserInputError: unknown id, unsupported spaces, spaces the policy does not fit,
             or `render` without a display.
     """
+    from tfa3c import atari
     from tfa3c.envs import make_env, parse_env_kwargs
 
     if env_kwargs is None:  # the policy's own environment: with the arguments it trained on
@@ -183,23 +195,33 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
     env_id = env_id or policy.metadata["env_id"]
     if render:
         _check_display()
-    extra = {"render_mode": "human"} if render else {}
-    env = make_env(env_id, env_kwargs=env_kwargs, **extra)
+    if atari.is_atari(env_id):
+        if render:
+            raise UserInputError(f"--render is not available for Atari games ({env_id}); "
+                                 "run without --render")
+        env = atari.AtariGame(env_id, env_kwargs)
+    else:
+        extra = {"render_mode": "human"} if render else {}
+        env = make_env(env_id, env_kwargs=env_kwargs, **extra)
     from tfa3c.policies.distributions import ActionSpec, action_spec
 
-    size = int(env.observation_space.shape[0])
+    shape = tuple(int(d) for d in env.observation_space.shape)
     spec = action_spec(env_id, env.action_space)
-    if (size, spec.kind, spec.size, spec.nvec) != (
-            policy.observation_size, policy.action_kind, policy.num_actions,
+    if (shape, spec.kind, spec.size, spec.nvec) != (
+            policy.observation_shape, policy.action_kind, policy.num_actions,
             policy.action_nvec):
         env.close()
         trained = ActionSpec(policy.action_kind, policy.num_actions, nvec=policy.action_nvec)
         expected = (trained.describe() if trained.discrete
                     else f"{policy.num_actions} continuous action dimensions")
+
+        def described(dims: tuple[int, ...]) -> str:
+            return f"{dims[0]} observation values" if len(dims) == 1 else f"observations {dims}"
+
         raise UserInputError(
-            f"{env_id} has {size} observation values and actions {spec.describe()}, but the "
-            f"policy expects {policy.observation_size} and {expected} (it was trained on "
-            f"{policy.metadata['env_id']}); pick a matching --env")
+            f"{env_id} has {described(shape)} and actions {spec.describe()}, but the "
+            f"policy expects {described(policy.observation_shape)} and {expected} (it was "
+            f"trained on {policy.metadata['env_id']}); pick a matching --env")
     return env
 
 
@@ -218,7 +240,8 @@ def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
         state = policy.initial_state(1)
         total, done = 0.0, False
         while not done:
-            outputs = policy.action(np.asarray(observation, np.float32)[None], state)
+            outputs = policy.action(np.asarray(observation, policy.observation_dtype)[None],
+                                    state)
             if policy.recurrent:
                 state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
             if spec.discrete:  # an int, or one int per dimension for MultiDiscrete

@@ -18,7 +18,7 @@ from tfa3c.algorithms.config import A3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import returns_and_advantages, standardize
 from tfa3c.algorithms.training import AsyncAlgorithm
-from tfa3c.envs import EnvironmentGroup
+from tfa3c.envs import make_group
 from tfa3c.policies import distributions
 from tfa3c.policies.acting import acting_policy, unflatten
 from tfa3c.policies.actor_critic import build_model, network, split_state
@@ -31,7 +31,7 @@ from tfa3c.statistics import EpisodeStatistics
 class Rollout:
     """`n_steps` steps of a worker's environments, `[time, envs]` arrays."""
 
-    observations: np.ndarray  # [T, N, obs]
+    observations: np.ndarray  # [T, N, *obs]: float32 vectors, or uint8 frames
     actions: np.ndarray  # [T, N], or [T, N, dims] for continuous actions
     rewards: np.ndarray  # [T, N], scaled
     values: np.ndarray  # [T, N], V(s_t) from the acting weights
@@ -70,8 +70,8 @@ class A3CWorker:
         self.index = index
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_worker
-        self.envs = EnvironmentGroup(config.env_id, config.envs_per_worker, base_seed,
-                                     config.env_kwargs)
+        self.envs = make_group(config.env_id, config.envs_per_worker, base_seed,
+                               config.env_kwargs)
         self.spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
         self.scale_rewards = scale_rewards or fixed_reward_scale(config.reward_scale)
@@ -102,7 +102,7 @@ class A3CWorker:
         """
         config, envs, policy = self.config, self.envs, self.policy
         steps, num_envs = config.n_steps, envs.num_envs
-        observations = np.empty((steps, num_envs, envs.observation_size), np.float32)
+        observations = np.empty((steps, *envs.observations.shape), envs.observations.dtype)
         actions = np.empty((steps, num_envs, *self.spec.action_shape),
                            np.int64 if self.spec.discrete else np.float32)
         rewards = np.empty((steps, num_envs), np.float32)
@@ -168,14 +168,14 @@ class A3CWorker:
         per_step = np.concatenate(
             [actions, np.stack([advantages, returns, rollout.episode_starts], axis=-1)],
             axis=-1).astype(np.float32)
-        packed = np.concatenate([rollout.observations, per_step], axis=-1)
         initial_state = np.concatenate([rollout.initial_h, rollout.initial_c], axis=1)
-        gradients = self.gradients(self.weights, packed, initial_state)
+        gradients = self.gradients(self.weights, rollout.observations, per_step, initial_state)
         if self.normalizer is not None:
             # What the actors saw moves the observation statistics, after the gradient:
             # it is taken under the statistics the rollout was acted with (other
             # workers' updates aside).
-            self.normalizer.update(rollout.observations.reshape(-1, self.envs.observation_size))
+            observations = rollout.observations
+            self.normalizer.update(observations.reshape(-1, observations.shape[-1]))
         return gradients
 
     def close(self) -> None:
@@ -222,14 +222,15 @@ class GroupGradients:
             self.mask[row, :len(group)] = 1.0
         num_envs = sum(len(group) for group in groups)
         size = sum(int(np.prod(shape)) for shape in self.shapes)
-        observation_size = int(model.observation_size)
-        self.observation_size = observation_size
-        # Inputs are packed into three arrays and the traced concrete function is called
+        # Inputs are packed into four arrays and the traced concrete function is called
         # directly: here each NumPy-to-tensor conversion costs ~0.1 ms and tf.function's
-        # argument binding ~1 ms.
+        # argument binding ~1 ms. Observations travel apart, in their own dtype (uint8
+        # frames are scaled inside the model).
         self._function = tf.function(self._gradients, input_signature=[
             tf.TensorSpec((size,), tf.float32, name="weights"),
-            tf.TensorSpec((config.n_steps, num_envs, observation_size + self.action_width + 3),
+            tf.TensorSpec((config.n_steps, num_envs, *model.observation_shape),
+                          model.observation_dtype, name="observations"),
+            tf.TensorSpec((config.n_steps, num_envs, self.action_width + 3),
                           tf.float32, name="steps"),
             tf.TensorSpec((num_envs, 2 * model.state_size), tf.float32, name="initial_state"),
         ]).get_concrete_function()  # traced now, not on the clock
@@ -238,18 +239,19 @@ class GroupGradients:
         self._function(*(tf.zeros(spec.shape, spec.dtype)
                          for spec in self._function.structured_input_signature[0]))
 
-    def __call__(self, weights: np.ndarray, steps: np.ndarray,
+    def __call__(self, weights: np.ndarray, observations: np.ndarray, steps: np.ndarray,
                  initial_state: np.ndarray) -> tuple[list[tf.Tensor], tf.Tensor]:
         """Gradients `[groups, *shape]` per variable and metrics `[groups, 5]`.
 
         Args:
             weights: the flat weights to differentiate at.
-            steps: `[n_steps, envs, obs + action width + 3]`: observation, action (one
-                column, or one per dimension for continuous actions), advantage,
-                return, and 1 where an episode starts.
+            observations: `[n_steps, envs, *obs]`.
+            steps: `[n_steps, envs, action width + 3]`: action (one column, or one per
+                dimension for continuous and MultiDiscrete actions), advantage, return,
+                and 1 where an episode starts.
             initial_state: `[envs, 2 * units]`: the `(h, c)` the rollout started from.
         """
-        return self._function(weights, steps, initial_state)
+        return self._function(weights, observations, steps, initial_state)
 
     def _group_loss(self, weights, observations, actions, advantages, returns, starts,
                     initial_state, mask):
@@ -267,29 +269,41 @@ class GroupGradients:
         return tf.stack([loss, metrics["policy_loss"], metrics["value_loss"],
                          metrics["entropy"]])
 
-    def _gradients(self, weights, steps, initial_state):
+    def _gradients(self, weights, observations, steps, initial_state):
         config, groups = self.config, self.num_groups
         width = self.action_width
         # [time, envs, ...] → [groups, envs in group, time, ...]
         by_group = tf.gather(tf.transpose(steps, [1, 0, 2]), self.members)
-        observations, actions, advantages, returns, starts = tf.split(
-            by_group, [self.observation_size, width, 1, 1, 1], axis=-1)
+        rank = len(observations.shape)
+        observations = tf.gather(tf.transpose(observations, [1, 0, *range(2, rank)]),
+                                 self.members)
+        actions, advantages, returns, starts = tf.split(by_group, [width, 1, 1, 1], axis=-1)
         if self.spec.kind == CATEGORICAL:
             actions = tf.cast(actions[..., 0], tf.int32)
         elif self.spec.discrete:  # one integer per dimension
             actions = tf.cast(actions, tf.int32)
         advantages, returns, starts = (x[..., 0] for x in (advantages, returns, starts))
         states = tf.gather(initial_state, self.members)
-        copies = [tf.tile(part[None], [groups] + [1] * len(part.shape))
-                  for part in unflatten(weights, self.shapes)]
-        with tf.GradientTape() as tape:
-            tape.watch(copies)
-            terms = tf.vectorized_map(
-                lambda args: self._group_loss(*args),
-                (copies, observations, actions, advantages, returns, starts, states,
-                 tf.constant(self.mask)))  # [groups, 4]
-            total = tf.reduce_sum(terms[:, 0])
-        gradients = tape.gradient(total, copies)
+        mask = tf.constant(self.mask)
+        parts = unflatten(weights, self.shapes)
+        if groups == 1:  # one update per rollout (pixels): no per-group copies to map over
+            with tf.GradientTape() as tape:
+                tape.watch(parts)
+                terms = self._group_loss(parts, observations[0], actions[0], advantages[0],
+                                         returns[0], starts[0], states[0], mask[0])
+                total = terms[0]
+            gradients = [g[None] for g in tape.gradient(total, parts)]
+            terms = terms[None]
+        else:
+            copies = [tf.tile(part[None], [groups] + [1] * len(part.shape)) for part in parts]
+            with tf.GradientTape() as tape:
+                tape.watch(copies)
+                terms = tf.vectorized_map(
+                    lambda args: self._group_loss(*args),
+                    (copies, observations, actions, advantages, returns, starts, states,
+                     mask))  # [groups, 4]
+                total = tf.reduce_sum(terms[:, 0])
+            gradients = tape.gradient(total, copies)
         norms = tf.sqrt(tf.add_n([tf.reduce_sum(tf.reshape(g, [groups, -1]) ** 2, axis=1)
                                   for g in gradients]))
         if config.clip_norm is not None:  # each group's gradient by its own global norm
@@ -386,8 +400,9 @@ class A3C(AsyncAlgorithm):
 
     def _build(self):
         config: A3CConfig = self.config
-        model = build_model(network(config, self.action_spec, config.normalize_observations),
-                            self.observation_size)
+        model = build_model(network(config, self.action_spec, config.normalize_observations,
+                                    observation_shape=self.observation_shape),
+                            self.observation_shape)
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from tfa3c.errors import ConfigError
 
 # The encoders' names (tfa3c.policies.encoders imports Keras; the config must not).
-ENCODERS = ("mlp", "lstm", "mlp-lstm")
+ENCODERS = ("mlp", "lstm", "mlp-lstm", "cnn", "nature-cnn", "cnn-lstm")
 
 
 def _check(condition: bool, name: str, value: object, allowed: str) -> None:
@@ -45,6 +45,9 @@ class TrainConfig:
         reward_scale: Rewards are multiplied by this before returns and advantages
             are built (the tutorial's REWARD_FACTOR, applied consistently to both), and
             before `normalize_rewards` divides them.
+        clip_rewards: Clip the rewards the loss sees to their sign (-1, 0, 1), as the
+            DQN and A3C papers did on Atari; on by default for pixel observations
+            (`tfa3c.algorithms.presets`). Episode returns stay the game's score.
         normalize_rewards: Divide rewards by a running estimate of the discounted
             return's standard deviation (`tfa3c.policies.normalization.RewardNormalizer`, as
             SB3's VecNormalize), so returns have about unit spread on any environment.
@@ -66,11 +69,13 @@ class TrainConfig:
         keep_checkpoints: How many checkpoints to keep.
         progress_bar: "auto" (a bar on a terminal, lines otherwise), "bar", "lines"
             or "none".
-        encoder: The policy's encoder (`tfa3c.policies.encoders`): "mlp", "lstm" or "mlp-lstm",
-            independent of the algorithm. A3C's default is the tutorial's LSTM,
-            GA3C's the paper's dense layer.
-        hidden_sizes: Units of the MLP layers ("mlp" and "mlp-lstm").
-        lstm_units: LSTM cells ("lstm" and "mlp-lstm").
+        encoder: The policy's encoder (`tfa3c.policies.encoders`): "mlp", "lstm" or
+            "mlp-lstm" for flat observations, "cnn", "nature-cnn" or "cnn-lstm" for
+            images, independent of the algorithm. A3C's default is the tutorial's LSTM,
+            GA3C's the paper's dense layer; for images, both take the A3C paper's "cnn".
+        hidden_sizes: Units of the MLP layers ("mlp" and "mlp-lstm"; the convolutional
+            encoders have their papers' fixed layers).
+        lstm_units: LSTM cells ("lstm", "mlp-lstm" and "cnn-lstm").
         lstm_cell_clip: Bound on the LSTM's cell state (None: unbounded, as the
             tutorial). Over long episodes an unbounded cell state drifts and saturates.
     """
@@ -84,6 +89,7 @@ class TrainConfig:
     target_return: float | None = None
     gamma: float = 0.99
     reward_scale: float = 1.0
+    clip_rewards: bool = False
     normalize_rewards: bool = True
     normalize_observations: bool = False
     value_coef: float = 0.5

@@ -31,7 +31,7 @@ from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import discounted_returns
 from tfa3c.algorithms.training import AsyncAlgorithm, configure_threads
-from tfa3c.envs import EnvironmentGroup, Transition
+from tfa3c.envs import EnvironmentGroup, Transition, make_group
 from tfa3c.errors import ConfigError
 from tfa3c.policies import distributions
 from tfa3c.policies.actor_critic import build_model, network, split_state
@@ -56,7 +56,7 @@ class Experience:
     rollout started with; a feed-forward one sees the same rows.
     """
 
-    observations: np.ndarray  # [N, T, obs] float32
+    observations: np.ndarray  # [N, T, *obs]: float32 vectors, or uint8 frames
     actions: np.ndarray  # [N, T] int32, or [N, T, dims] float32 for continuous actions
     returns: np.ndarray  # [N, T] float32, n-step returns of scaled rewards
     policy_versions: np.ndarray  # [N, T] int64, updates applied when the action was chosen
@@ -123,14 +123,13 @@ class Learner:
         optimizer: its optimizer, built in `strategy.scope()`.
         strategy: where the training step runs.
         config: loss coefficients and clipping.
-        observation_size: length of one flat observation.
         sequence_length: steps per sequence (the rollout length).
     """
 
     METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                 strategy: tf.distribute.Strategy, config: GA3CConfig, observation_size: int,
+                 strategy: tf.distribute.Strategy, config: GA3CConfig,
                  sequence_length: int | None = None):
         self.model = model
         self.optimizer = optimizer
@@ -141,7 +140,8 @@ class Learner:
         self.state_width = 2 * model.state_size
         time = sequence_length
         self._train = tf.function(self._train_step, input_signature=[
-            tf.TensorSpec((None, time, observation_size), tf.float32, name="observations"),
+            tf.TensorSpec((None, time, *model.observation_shape), model.observation_dtype,
+                          name="observations"),
             tf.TensorSpec((None, time, *model.action_spec.action_shape), action_dtype,
                           name="actions"),
             tf.TensorSpec((None, time), tf.float32, name="returns"),
@@ -225,7 +225,7 @@ class Predictor:
     advanced by one step.
     """
 
-    def __init__(self, model: keras.Model, observation_size: int):
+    def __init__(self, model: keras.Model):
         self.model = model
         # Every observation an agent acts on passes through here once: the running
         # statistics are updated from these batches (predictor threads take turns).
@@ -235,7 +235,8 @@ class Predictor:
         self.recurrent = recurrent = model.recurrent
         self.state_width = 2 * model.state_size
         self.outputs = model.action_spec.params_size
-        signature = [tf.TensorSpec((None, observation_size), tf.float32, name="observations")]
+        signature = [tf.TensorSpec((None, *model.observation_shape), model.observation_dtype,
+                                   name="observations")]
         if recurrent:
             signature.append(tf.TensorSpec((None, self.state_width), tf.float32, name="states"))
 
@@ -306,14 +307,14 @@ class GA3CAgent:
         self.index = index
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_agent
-        self.envs = envs or EnvironmentGroup(config.env_id, config.envs_per_agent,
-                                                   base_seed, config.env_kwargs)
+        self.envs = envs or make_group(config.env_id, config.envs_per_agent, base_seed,
+                                       config.env_kwargs)
         self.num_envs = self.envs.num_envs
         self.num_actions = self.envs.num_actions
         self.action_spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
         self.scale_rewards = scale_rewards or fixed_reward_scale(config.reward_scale)
-        self._final_observations = np.empty((0, self.envs.observation_size), np.float32)
+        self._final_observations = self.envs.observations[:0]
         self.state_width = 2 * state_size
         self.states = np.zeros((self.num_envs, self.state_width), np.float32)
         self._final_states = np.empty((0, self.state_width), np.float32)
@@ -323,7 +324,8 @@ class GA3CAgent:
     def _new_rollout(self) -> None:
         steps, num_envs = self.config.n_steps, self.num_envs
         self._step = 0
-        self._observations = np.empty((steps, num_envs, self.envs.observation_size), np.float32)
+        current = self.envs.observations  # uint8 frames stay uint8
+        self._observations = np.empty((steps, *current.shape), current.dtype)
         spec = self.action_spec
         self._actions = np.empty((steps, num_envs, *spec.action_shape),
                                  np.int32 if spec.discrete else np.float32)
@@ -477,14 +479,14 @@ class GA3C(AsyncAlgorithm):
         self.strategy = make_strategy(config.devices)
         with self.strategy.scope():
             model = build_model(
-                network(config, self.action_spec, config.normalize_observations),
-                self.observation_size)
+                network(config, self.action_spec, config.normalize_observations,
+                        observation_shape=self.observation_shape),
+                self.observation_shape)
             optimizer = keras.optimizers.RMSprop(
                 config.learning_rate, rho=config.rho, epsilon=config.rms_epsilon)
             optimizer.build(model.trainable_variables)
-        self.learner = Learner(model, optimizer, self.strategy, config, self.observation_size,
-                               config.n_steps)
-        self.predictor = Predictor(model, self.observation_size)
+        self.learner = Learner(model, optimizer, self.strategy, config, config.n_steps)
+        self.predictor = Predictor(model)
         self.agents = [GA3CAgent(index, config, state_size=model.state_size,
                                  scale_rewards=self.reward_stream(config.envs_per_agent))
                        for index in range(config.agents)]

@@ -14,6 +14,7 @@ from typing import Any
 
 DISCRETE = "discrete"
 CONTINUOUS = "continuous"
+PIXELS = "pixels"  # image observations (Atari), whatever the actions
 
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("a3c", DISCRETE): {},
@@ -28,24 +29,38 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # policy of seeds 0 and 2 at a mean of -1,200 after 100 s and took 139-152 s on the
     # others; 3e-3 solved seeds 0-2 in 7-9 s.
     ("ga3c", CONTINUOUS): {"encoder": "mlp", "hidden_sizes": (64, 64), "learning_rate": 3e-3},
+    # Pixels: the A3C paper's Atari settings. Its convolutional network, 5-step returns,
+    # rewards clipped to their sign (so no reward normalization), an entropy bonus of
+    # 0.01, and gradients clipped to a global norm of 40. The frames are scaled inside
+    # the network (no observation statistics).
+    ("a3c", PIXELS): {"encoder": "cnn", "n_steps": 5, "envs_per_update": 16,
+                      "learning_rate": 5e-4, "adam_epsilon": 1e-5, "entropy_coef": 0.01,
+                      "gae_lambda": 1.0, "clip_rewards": True, "normalize_rewards": False,
+                      "normalize_observations": False, "lstm_units": 256},
+    # GA3C's paper: RMSprop 3e-4 on batches of 5-step experience, no epsilon schedule
+    # (the policy's own sampling explores).
+    ("ga3c", PIXELS): {"encoder": "cnn", "n_steps": 5, "learning_rate": 3e-4,
+                       "entropy_coef": 0.01, "clip_norm": 40.0, "exploration": False,
+                       "clip_rewards": True, "normalize_rewards": False, "agents": 2,
+                       "envs_per_agent": 16, "min_batch": 160, "lstm_units": 256},
 }
 
 
 def action_kind(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str:
-    """"continuous" for a Box action space, else "discrete" (unsupported spaces fail later).
+    """The preset's kind: "pixels" (images), "continuous" (Box actions) or "discrete".
 
     Raises:
-        UserInputError: the id is unknown or the environment cannot be made.
+        UserInputError: the id is unknown, the environment cannot be made or its spaces
+            are unsupported.
     """
     import gymnasium as gym
 
-    from tfa3c.envs import make_env
+    from tfa3c.envs import env_spaces, is_pixels
 
-    env = make_env(env_id, env_kwargs=env_kwargs or {})
-    try:
-        return CONTINUOUS if isinstance(env.action_space, gym.spaces.Box) else DISCRETE
-    finally:
-        env.close()
+    observation_space, action_space = env_spaces(env_id, env_kwargs or {})
+    if is_pixels(observation_space):
+        return PIXELS
+    return CONTINUOUS if isinstance(action_space, gym.spaces.Box) else DISCRETE
 
 
 def preset(algo: str, kind: str) -> dict[str, Any]:

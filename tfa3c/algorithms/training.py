@@ -20,15 +20,17 @@ import time
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from tfa3c.algorithms.config import TrainConfig
+from tfa3c.algorithms.config import ENCODERS, TrainConfig
 from tfa3c.checkpoints import Checkpointer
-from tfa3c.envs import make_env, reward_threshold
-from tfa3c.errors import TrainingError, UserInputError, first_line
+from tfa3c.envs import env_spaces, is_pixels, reward_threshold
+from tfa3c.errors import ConfigError, TrainingError, UserInputError, first_line
 from tfa3c.hosting.threads import ThreadSupervisor
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
 from tfa3c.policies.distributions import action_spec
+from tfa3c.policies.encoders import PIXEL_ENCODERS
 from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
 from tfa3c.progress import ProgressReporter
 from tfa3c.run_logs import RunLogs, trim_to_checkpoint
@@ -110,11 +112,19 @@ class AsyncAlgorithm:
         config = self.resolve_config(config, overrides)
         self.config = config
         # Fails fast on an unknown id, bad keyword arguments or unsupported spaces.
-        probe = make_env(config.env_id, env_kwargs=config.env_kwargs)
-        self.observation_size = int(probe.observation_space.shape[0])
-        self.action_spec = action_spec(config.env_id, probe.action_space)
+        observation_space, action_space = env_spaces(config.env_id, config.env_kwargs)
+        self.observation_shape = tuple(int(d) for d in observation_space.shape)
+        self.observation_size = int(np.prod(self.observation_shape))
+        self.action_spec = action_spec(config.env_id, action_space)
         self.num_actions = self.action_spec.size  # actions, or action dimensions
-        probe.close()
+        pixels = is_pixels(observation_space)
+        if pixels != (config.encoder in PIXEL_ENCODERS):
+            allowed = PIXEL_ENCODERS if pixels else tuple(
+                name for name in ENCODERS if name not in PIXEL_ENCODERS)
+            what = "images" if pixels else "flat vectors"
+            raise ConfigError(
+                f"invalid encoder={config.encoder!r}: {config.env_id} observes {what} "
+                f"{self.observation_shape}; allowed: {', '.join(allowed)}")
         self.reward_threshold = (config.target_return if config.target_return is not None
                                  else reward_threshold(config.env_id))
         self.stop_event = threading.Event()
@@ -149,14 +159,20 @@ class AsyncAlgorithm:
     def reward_stream(self, num_envs: int):
         """A function scaling one actor's rewards `(rewards, dones) -> scaled`.
 
-        `reward_scale`, then (with `normalize_rewards`) division by the running spread
-        of the discounted return (`RewardNormalizer`).
+        With `clip_rewards`, rewards are first clipped to their sign; then `reward_scale`,
+        then (with `normalize_rewards`) division by the running spread of the
+        discounted return (`RewardNormalizer`). Episode returns are counted before any of
+        these, from the environment's own rewards.
         """
         scale = self.config.reward_scale
+        clip = np.sign if self.config.clip_rewards else None
         if self.reward_normalizer is None:
-            return fixed_reward_scale(scale)
+            scaled = fixed_reward_scale(scale)
+            return scaled if clip is None else (lambda rewards, dones: scaled(clip(rewards), dones))
         stream = self.reward_normalizer.stream(num_envs)
-        return lambda rewards, dones: stream(rewards * scale, dones)
+        if clip is None:
+            return lambda rewards, dones: stream(rewards * scale, dones)
+        return lambda rewards, dones: stream(clip(rewards) * scale, dones)
 
     # Subclass interface -------------------------------------------------------------
     def _build(self) -> tuple[keras.Model, keras.optimizers.Optimizer]:

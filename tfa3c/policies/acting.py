@@ -148,7 +148,7 @@ class TensorFlowPolicy:
         if _function is None:
             variables = model.trainable_variables
             size = sum(int(np.prod(shape)) for shape in self.shapes)
-            units, observation_size = self.units, model.observation_size
+            units = self.units
 
             def step(weights, observations, h, c):
                 values = unflatten(weights, self.shapes)
@@ -162,7 +162,7 @@ class TensorFlowPolicy:
 
             _function = tf.function(step, input_signature=[
                 tf.TensorSpec((size,), tf.float32),
-                tf.TensorSpec((None, observation_size), tf.float32),
+                tf.TensorSpec((None, *model.observation_shape), model.observation_dtype),
                 tf.TensorSpec((None, units), tf.float32),
                 tf.TensorSpec((None, units), tf.float32),
             ]).get_concrete_function()

@@ -10,10 +10,18 @@ and the state value.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from tfa3c.policies.distributions import CATEGORICAL, GAUSSIAN, KINDS, MULTI_CATEGORICAL, ActionSpec
-from tfa3c.policies.encoders import LSTM, MLP, make_encoder
+from tfa3c.policies.encoders import (
+    CHANNELS_FIRST,
+    LSTM,
+    MLP,
+    PIXEL_ENCODERS,
+    image_layout,
+    make_encoder,
+)
 from tfa3c.policies.normalization import ObservationNormalizer
 
 _PACKAGE = "tfa3c"
@@ -123,8 +131,12 @@ class ActorCritic(keras.Model):
                  lstm_units: int = 16, activation: str = "relu",
                  cell_clip: float | None = None, seed: int | None = None,
                  action_kind: str = CATEGORICAL, action_low=None, action_high=None,
-                 normalize_observations: bool = False, action_nvec=None, **kwargs):
+                 normalize_observations: bool = False, action_nvec=None,
+                 data_format: str = CHANNELS_FIRST, **kwargs):
         super().__init__(**kwargs)
+        if normalize_observations and encoder in PIXEL_ENCODERS:
+            raise ValueError(f"encoder {encoder} scales its uint8 frames itself; "
+                             "normalize_observations must be off")
         if action_kind not in KINDS:
             raise ValueError(f"action_kind must be one of {KINDS}, got {action_kind!r}")
         if action_kind == MULTI_CATEGORICAL and not (
@@ -148,10 +160,11 @@ class ActorCritic(keras.Model):
         self.action_high = None if action_high is None else [float(v) for v in action_high]
         self.action_nvec = None if action_nvec is None else [int(n) for n in action_nvec]
         self.normalize_observations = bool(normalize_observations)
+        self.data_format = data_format
         self.normalizer = (ObservationNormalizer(name="normalizer")
                            if self.normalize_observations else None)
         self.torso = make_encoder(encoder, self.hidden_sizes, self.lstm_units, activation,
-                                  cell_clip, name="torso")
+                                  cell_clip, name="torso", data_format=data_format)
         self.heads = ActorCriticHeads(self.action_spec.params_size if action_kind ==
                                       MULTI_CATEGORICAL else num_actions,
                                       seed=seed, action_kind=action_kind, name="heads")
@@ -172,10 +185,23 @@ class ActorCritic(keras.Model):
         return ActionSpec(self.action_kind, self.num_actions, tuple(self.action_low or ()),
                           tuple(self.action_high or ()), tuple(self.action_nvec or ()))
 
+    @property
+    def pixels(self) -> bool:
+        """Whether the policy takes image stacks (uint8) rather than flat vectors."""
+        return self.torso.observation_rank == 3
+
+    @property
+    def observation_dtype(self) -> str:
+        """What one observation is fed as: `uint8` frames, or `float32` vectors."""
+        return "uint8" if self.pixels else "float32"
+
     def build(self, observations_shape) -> None:
-        """Builds for observations `[..., obs]`."""
-        self.observation_size = int(observations_shape[-1])
-        shape = (None, self.observation_size)
+        """Builds for observations `[..., obs]` (or `[..., *image]` for a pixel encoder)."""
+        rank = self.torso.observation_rank
+        self.observation_shape = tuple(int(d) for d in tuple(observations_shape)[-rank:])
+        # Values per observation (its length, for flat observations).
+        self.observation_size = int(np.prod(self.observation_shape))
+        shape = (None, *self.observation_shape)
         if self.normalizer is not None:
             self.normalizer.build(shape)
         self.torso.build(shape)
@@ -223,7 +249,7 @@ class ActorCritic(keras.Model):
                 "action_kind": self.action_kind, "action_low": self.action_low,
                 "action_high": self.action_high,
                 "normalize_observations": self.normalize_observations,
-                "action_nvec": self.action_nvec}
+                "action_nvec": self.action_nvec, "data_format": self.data_format}
 
     @classmethod
     def from_config(cls, config: dict):  # noqa: D102
@@ -258,28 +284,36 @@ class FeedForwardActorCritic(ActorCritic):
                          seed=seed, **kwargs)
 
 
-def build_model(model: keras.Model, observation_size: int) -> keras.Model:
-    """Builds `model`'s weights for flat observations of `observation_size` and returns it.
+def build_model(model: keras.Model, observation_shape: int | tuple[int, ...]) -> keras.Model:
+    """Builds `model`'s weights for observations of `observation_shape` and returns it.
 
-    A recurrent model is built for sequences `[batch, time, obs]`, the shape its `call`
-    takes (Keras traces `call` with the build shape when exporting).
+    An int is the length of a flat observation. A recurrent model is built for
+    sequences `[batch, time, *observation]`, the shape its `call` takes (Keras traces
+    `call` with the build shape when exporting).
     """
+    shape = ((int(observation_shape),) if isinstance(observation_shape, int | np.integer)
+             else tuple(int(d) for d in observation_shape))
     recurrent = getattr(model, "recurrent", False)
-    model.build((None, None, observation_size) if recurrent else (None, observation_size))
+    model.build((None, None, *shape) if recurrent else (None, *shape))
     return model
 
 
 def network(config, spec: ActionSpec, normalize_observations: bool = False,
-            name: str = "global_model") -> ActorCritic:
-    """The (unbuilt) `ActorCritic` a training configuration asks for, for actions `spec`."""
+            name: str = "global_model", observation_shape: tuple[int, ...] = ()) -> ActorCritic:
+    """The (unbuilt) `ActorCritic` a training configuration asks for, for actions `spec`.
+
+    `observation_shape` decides a pixel encoder's layout (`image_layout`).
+    """
     gaussian = spec.kind == GAUSSIAN
+    pixels = config.encoder in PIXEL_ENCODERS
     return ActorCritic(
         spec.size, encoder=config.encoder, hidden_sizes=config.hidden_sizes,
         lstm_units=config.lstm_units, cell_clip=config.lstm_cell_clip, seed=config.seed,
         action_kind=spec.kind, action_low=list(spec.low) if gaussian else None,
         action_high=list(spec.high) if gaussian else None,
         action_nvec=list(spec.nvec) if spec.kind == MULTI_CATEGORICAL else None,
-        normalize_observations=normalize_observations, name=name)
+        normalize_observations=normalize_observations and not pixels, name=name,
+        data_format=image_layout(observation_shape) if pixels else CHANNELS_FIRST)
 
 
 def split_state(states):

@@ -1,15 +1,22 @@
 """Encoders: observations → features for the policy and value heads.
 
-Three encoders, chosen with `--encoder` independently of the algorithm:
+Chosen with `--encoder` independently of the algorithm:
 
 - `mlp`: fully connected layers (`MLPEncoder`), feed-forward.
 - `lstm`: one LSTM over the observations (`LSTMEncoder`), the A3C paper's recurrence.
 - `mlp-lstm`: fully connected layers, then the LSTM (`MLPLSTMEncoder`).
+- `cnn`: the A3C paper's convolutional network for pixels (`ConvEncoder`).
+- `nature-cnn`: the DQN Nature paper's larger one (`ConvEncoder`).
+- `cnn-lstm`: the A3C paper's network, then the LSTM: its recurrent Atari agent.
 
-Every encoder has `recurrent`, `output_size` and `state_size` (0 when feed-forward).
-A recurrent encoder runs a whole sequence (`call`, with resets where episodes start,
-for training) or one step (`step`, for acting); both run the same `lstm_step`. A
-convolutional encoder for pixels fits the same interface.
+Every encoder has `recurrent`, `output_size`, `state_size` (0 when feed-forward) and
+`observation_rank` (1 for flat vectors, 3 for image stacks). A recurrent encoder
+runs a whole sequence (`call`, with resets where episodes start, for training) or one
+step (`step`, for acting); both run the same `lstm_step`.
+
+Pixel encoders take uint8 frames and scale them inside the network, so frames stay
+uint8 (a quarter of float32's bytes) from the environment through rollouts, queues
+and batches.
 """
 
 from __future__ import annotations
@@ -21,7 +28,27 @@ from keras import ops
 from tfa3c.algorithms.config import ENCODERS
 
 _PACKAGE = "tfa3c"
-MLP, LSTM, MLP_LSTM = ENCODERS
+MLP, LSTM, MLP_LSTM, CNN, NATURE_CNN, CNN_LSTM = ENCODERS
+PIXEL_ENCODERS = (CNN, NATURE_CNN, CNN_LSTM)
+
+# Convolutions (filters, kernel, stride), then one dense layer of `units`.
+CONV_ARCHITECTURES = {
+    # Mnih et al. 2016 (A3C), after Mnih et al. 2013: 16 8x8/4, 32 4x4/2, dense 256.
+    CNN: {"convolutions": ((16, 8, 4), (32, 4, 2)), "units": 256},
+    # Mnih et al. 2015 (Nature DQN): 32 8x8/4, 64 4x4/2, 64 3x3/1, dense 512.
+    NATURE_CNN: {"convolutions": ((32, 8, 4), (64, 4, 2), (64, 3, 1)), "units": 512},
+}
+CHANNELS_FIRST, CHANNELS_LAST = "channels_first", "channels_last"
+
+
+def image_layout(shape) -> str:
+    """`channels_last` for `[height, width, channels]` images, else `channels_first`.
+
+    ALE's vector environment and gymnasium's frame stack give `[frames, height, width]`;
+    a rendered RGB image is `[height, width, 3]`.
+    """
+    shape = tuple(int(d) for d in shape)
+    return CHANNELS_LAST if shape[-1] <= 4 < shape[0] else CHANNELS_FIRST
 
 
 def lstm_step(observations, state, kernel, bias, cell_clip: float | None = None):
@@ -52,6 +79,7 @@ class MLPEncoder(keras.layers.Layer):
 
     recurrent = False
     state_size = 0
+    observation_rank = 1
 
     def __init__(self, hidden_sizes=(16,), activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
@@ -107,6 +135,7 @@ class LSTMEncoder(keras.layers.Layer):
     """
 
     recurrent = True
+    observation_rank = 1
 
     def __init__(self, units: int = 16, cell_clip: float | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -176,17 +205,15 @@ class LSTMEncoder(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "cell_clip": self.cell_clip}
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class MLPLSTMEncoder(keras.layers.Layer):
-    """Fully connected layers, then an LSTM over their features (`mlp`, then `lstm`)."""
+class _FeaturesThenLSTM(keras.layers.Layer):
+    """A feed-forward encoder (`front`), then an LSTM over its features."""
 
     recurrent = True
 
-    def __init__(self, hidden_sizes=(16,), units: int = 16, activation: str = "relu",
-                 cell_clip: float | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.mlp = MLPEncoder(hidden_sizes, activation, name="mlp")
-        self.lstm = LSTMEncoder(units, cell_clip, name="lstm")
+    @property
+    def observation_rank(self) -> int:
+        """Rank of one observation: the front encoder's."""
+        return self.front.observation_rank
 
     @property
     def output_size(self) -> int:
@@ -198,9 +225,10 @@ class MLPLSTMEncoder(keras.layers.Layer):
         """Units of each of `h` and `c`."""
         return self.lstm.units
 
-    def build(self, observations_shape) -> None:  # noqa: D102
-        self.mlp.build(observations_shape)
-        self.lstm.build((*tuple(observations_shape)[:-1], self.mlp.output_size))
+    def build(self, observations_shape) -> None:
+        self.front.build(observations_shape)
+        rank = self.front.observation_rank
+        self.lstm.build((*tuple(observations_shape)[:-rank], self.front.output_size))
 
     def initial_state(self, batch_size):
         """Zero `(h, c)` for `batch_size` sequences."""
@@ -208,11 +236,27 @@ class MLPLSTMEncoder(keras.layers.Layer):
 
     def step(self, observations, state):
         """One time step (see `LSTMEncoder.step`)."""
-        return self.lstm.step(self.mlp(observations), state)
+        return self.lstm.step(self.front(observations), state)
 
     def call(self, observations, initial_state=None, episode_starts=None):
         """A sequence (see `LSTMEncoder.call`)."""
-        return self.lstm(self.mlp(observations), initial_state, episode_starts)
+        return self.lstm(self.front(observations), initial_state, episode_starts)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MLPLSTMEncoder(_FeaturesThenLSTM):
+    """Fully connected layers, then an LSTM over their features (`mlp`, then `lstm`)."""
+
+    def __init__(self, hidden_sizes=(16,), units: int = 16, activation: str = "relu",
+                 cell_clip: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.mlp = MLPEncoder(hidden_sizes, activation, name="mlp")
+        self.lstm = LSTMEncoder(units, cell_clip, name="lstm")
+
+    @property
+    def front(self) -> MLPEncoder:
+        """The layers before the LSTM."""
+        return self.mlp
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "hidden_sizes": list(self.mlp.hidden_sizes),
@@ -220,14 +264,114 @@ class MLPLSTMEncoder(keras.layers.Layer):
                 "cell_clip": self.lstm.cell_clip}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ConvEncoder(keras.layers.Layer):
+    """Convolutions, then one dense layer: uint8 image stacks → features.
+
+    Takes observations `[..., frames, height, width]` (`channels_first`, as ALE's
+    vector environment gives them) or `[..., height, width, channels]`
+    (`channels_last`), of any leading shape, as uint8 or float 0-255. The frames are
+    scaled to [0, 1] and, if need be, moved to channels-last (what TensorFlow's CPU
+    convolutions take) inside the network.
+
+    Args:
+        architecture: `cnn` (the A3C paper's) or `nature-cnn` (see `CONV_ARCHITECTURES`).
+        data_format: `channels_first` or `channels_last` (see `image_layout`).
+    """
+
+    recurrent = False
+    state_size = 0
+    observation_rank = 3
+
+    def __init__(self, architecture: str = CNN, data_format: str = CHANNELS_FIRST, **kwargs):
+        super().__init__(**kwargs)
+        if architecture not in CONV_ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(CONV_ARCHITECTURES)}; "
+                             f"got {architecture!r}")
+        if data_format not in (CHANNELS_FIRST, CHANNELS_LAST):
+            raise ValueError(f"data_format must be {CHANNELS_FIRST} or {CHANNELS_LAST}; "
+                             f"got {data_format!r}")
+        self.architecture = architecture
+        self.data_format = data_format
+        layout = CONV_ARCHITECTURES[architecture]
+        self.num_convolutions = len(layout["convolutions"])
+        self.units = int(layout["units"])
+        # Attributes of their own, as MLPEncoder's layers (checkpoints follow attributes).
+        for index, (filters, kernel, stride) in enumerate(layout["convolutions"]):
+            setattr(self, f"conv_{index}", keras.layers.Conv2D(
+                filters, kernel, strides=stride, activation="relu", name=f"conv_{index}"))
+        self.dense = keras.layers.Dense(self.units, activation="relu", name="dense")
+
+    @property
+    def output_size(self) -> int:
+        """Features per observation."""
+        return self.units
+
+    @property
+    def convolutions(self) -> list[keras.layers.Conv2D]:
+        """The convolutions, input first."""
+        return [getattr(self, f"conv_{index}") for index in range(self.num_convolutions)]
+
+    def _channels_last(self, shape) -> tuple[int, int, int]:
+        shape = tuple(int(d) for d in shape)
+        return shape if self.data_format == CHANNELS_LAST else (shape[1], shape[2], shape[0])
+
+    def build(self, observations_shape) -> None:  # noqa: D102
+        shape = (None, *self._channels_last(tuple(observations_shape)[-3:]))
+        for layer in self.convolutions:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.dense.build((None, int(shape[1]) * int(shape[2]) * int(shape[3])))
+
+    def call(self, observations):  # noqa: D102
+        leading = tf.shape(observations)[:-3]
+        images = tf.reshape(observations, tf.concat([[-1], tf.shape(observations)[-3:]], 0))
+        features = tf.cast(images, self.compute_dtype) * (1.0 / 255.0)
+        if self.data_format == CHANNELS_FIRST:
+            features = tf.transpose(features, [0, 2, 3, 1])
+        for layer in self.convolutions:
+            features = layer(features)
+        features = self.dense(tf.reshape(features, [tf.shape(features)[0], -1]))
+        return tf.reshape(features, tf.concat([leading, [self.units]], 0))
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "architecture": self.architecture,
+                "data_format": self.data_format}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ConvLSTMEncoder(_FeaturesThenLSTM):
+    """The A3C paper's convolutional network, then an LSTM (its recurrent Atari agent)."""
+
+    def __init__(self, units: int = 256, cell_clip: float | None = None,
+                 architecture: str = CNN, data_format: str = CHANNELS_FIRST, **kwargs):
+        super().__init__(**kwargs)
+        self.cnn = ConvEncoder(architecture, data_format, name="cnn")
+        self.lstm = LSTMEncoder(units, cell_clip, name="lstm")
+
+    @property
+    def front(self) -> ConvEncoder:
+        """The layers before the LSTM."""
+        return self.cnn
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "units": self.lstm.units,
+                "cell_clip": self.lstm.cell_clip, "architecture": self.cnn.architecture,
+                "data_format": self.cnn.data_format}
+
+
 def make_encoder(kind: str, hidden_sizes=(16,), lstm_units: int = 16,
                  activation: str = "relu", cell_clip: float | None = None,
-                 name: str = "torso") -> keras.layers.Layer:
-    """The encoder `kind` (one of `ENCODERS`)."""
+                 name: str = "torso", data_format: str = CHANNELS_FIRST) -> keras.layers.Layer:
+    """The encoder `kind` (one of `ENCODERS`); `data_format` is for pixel encoders."""
     if kind == MLP:
         return MLPEncoder(hidden_sizes, activation, name=name)
     if kind == LSTM:
         return LSTMEncoder(lstm_units, cell_clip, name=name)
     if kind == MLP_LSTM:
         return MLPLSTMEncoder(hidden_sizes, lstm_units, activation, cell_clip, name=name)
+    if kind in (CNN, NATURE_CNN):
+        return ConvEncoder(kind, data_format, name=name)
+    if kind == CNN_LSTM:
+        return ConvLSTMEncoder(lstm_units, cell_clip, CNN, data_format, name=name)
     raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {kind!r}")
