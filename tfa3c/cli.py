@@ -64,7 +64,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: str | None) -> None:
     """The options of `tfa3c train ALGO` (and of the examples)."""
     from tfa3c.algorithms.config import A3CConfig, GA3CConfig
-    from tfa3c.algorithms.presets import CONTINUOUS, preset
+    from tfa3c.algorithms.presets import CONTINUOUS, PIXELS, preset
 
     defaults = A3CConfig if algo == "a3c" else GA3CConfig
     fields = {f.name: f for f in dataclasses.fields(defaults)}
@@ -110,84 +110,77 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                      help="seconds between checkpoints (default %(default)s)")
 
     hyper = parser.add_argument_group("hyperparameters")
-    hyper.add_argument("--gamma", type=float, default=default("gamma"),
-                       help="discount (default %(default)s)")
-    hyper.add_argument("--n-steps", type=_positive_int, default=default("n_steps"),
-                       help="steps per rollout / n-step return (default %(default)s)")
-    continuous = preset(algo, CONTINUOUS)
-    # None: the preset of the environment's action kind decides (`tfa3c.algorithms.presets`).
-    hyper.add_argument("--learning-rate", type=float, default=None,
-                       help=f"learning rate (default {default('learning_rate'):g}; "
-                            f"{continuous.get('learning_rate', default('learning_rate')):g} "
-                            "for continuous actions)")
-    hyper.add_argument("--entropy-coef", type=float, default=default("entropy_coef"),
-                       help="entropy bonus weight (default %(default)s)")
-    hyper.add_argument("--value-coef", type=float, default=default("value_coef"),
-                       help="value loss weight (default %(default)s)")
-    hyper.add_argument("--reward-scale", type=float, default=default("reward_scale"),
-                       help="reward multiplier (default %(default)s)")
-    continuous_normalize = continuous.get("normalize_observations",
-                                          default("normalize_observations"))
-    hyper.add_argument("--normalize-observations", action=argparse.BooleanOptionalAction,
-                       default=None,
-                       help="standardize observations by running statistics, inside the "
-                            f"network (default {default('normalize_observations')}"
-                            + (f"; {continuous_normalize} for continuous actions)"
-                               if continuous_normalize != default("normalize_observations")
-                               else ")"))
-    hyper.add_argument("--normalize-rewards", action=argparse.BooleanOptionalAction,
-                       default=default("normalize_rewards"),
-                       help="divide rewards by the running std of the discounted return "
-                            "(default %(default)s)")
-    hyper.add_argument("--clip-norm", type=float, default=default("clip_norm"),
-                       help="gradient clip norm (default %(default)s)")
+    # Every option defaults to None: the preset of the environment's kind
+    # (`tfa3c.algorithms.presets`) decides, then the dataclass default. The help says both.
+    kinds = {"continuous actions": preset(algo, CONTINUOUS), "pixels": preset(algo, PIXELS)}
+
+    def text(value: Any) -> str:
+        if isinstance(value, tuple):
+            return ",".join(map(str, value))
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def described(name: str, what: str) -> str:
+        base = default(name)
+        others = "".join(f"; {text(values[name])} for {kind}" for kind, values in kinds.items()
+                         if name in values and values[name] != base)
+        return f"{what} (default {text(base)}{others})"
+
+    def option(group, flag: str, name: str, what: str, **kwargs) -> None:
+        group.add_argument(flag, dest=name, default=None, help=described(name, what), **kwargs)
+
+    option(hyper, "--gamma", "gamma", "discount", type=float)
+    option(hyper, "--n-steps", "n_steps", "steps per rollout / n-step return",
+           type=_positive_int)
+    option(hyper, "--learning-rate", "learning_rate", "learning rate", type=float)
+    option(hyper, "--entropy-coef", "entropy_coef", "entropy bonus weight", type=float)
+    option(hyper, "--value-coef", "value_coef", "value loss weight", type=float)
+    option(hyper, "--reward-scale", "reward_scale", "reward multiplier", type=float)
+    option(hyper, "--clip-rewards", "clip_rewards",
+           "clip the rewards the loss sees to their sign; returns stay the game's",
+           action=argparse.BooleanOptionalAction)
+    option(hyper, "--normalize-observations", "normalize_observations",
+           "standardize observations by running statistics, inside the network",
+           action=argparse.BooleanOptionalAction)
+    option(hyper, "--normalize-rewards", "normalize_rewards",
+           "divide rewards by the running std of the discounted return",
+           action=argparse.BooleanOptionalAction)
+    option(hyper, "--clip-norm", "clip_norm", "gradient clip norm", type=float)
     network = parser.add_argument_group("network")
-    network.add_argument("--encoder", choices=ENCODERS, default=None,
-                         help=f"observation encoder (default {default('encoder')}; "
-                              f"{continuous.get('encoder', default('encoder'))} for continuous "
-                              "actions)")
-    sizes = [",".join(map(str, value)) for value in
-             (default("hidden_sizes"), continuous.get("hidden_sizes", default("hidden_sizes")))]
-    network.add_argument("--hidden-sizes", type=_sizes, default=None,
-                         help=f"MLP layer sizes, comma separated (default {sizes[0]}; "
-                              f"{sizes[1]} for continuous actions)")
-    network.add_argument("--lstm-units", type=_positive_int, default=default("lstm_units"),
-                         help="LSTM cells (default %(default)s)")
-    network.add_argument("--lstm-cell-clip", type=float, default=default("lstm_cell_clip"),
-                         help="bound on the LSTM cell state (default: none)")
+    option(network, "--encoder", "encoder", "observation encoder", choices=ENCODERS)
+    option(network, "--hidden-sizes", "hidden_sizes", "MLP layer sizes, comma separated",
+           type=_sizes)
+    option(network, "--lstm-units", "lstm_units", "LSTM cells", type=_positive_int)
+    option(network, "--lstm-cell-clip", "lstm_cell_clip", "bound on the LSTM cell state",
+           type=float)
+    run.add_argument("--tf-threads", type=_positive_int, default=None,
+                     help="threads each TensorFlow op may use (default: every core for "
+                          "images, GA3C 1 for vectors)")
     if algo == "a3c":
-        hyper.add_argument("--workers", type=_positive_int, default=default("workers"),
-                           help="worker threads (default: number of CPUs, %(default)s here)")
-        hyper.add_argument("--envs-per-worker", type=_positive_int,
-                           default=default("envs_per_worker"),
-                           help="environments per worker (default %(default)s)")
-        hyper.add_argument("--envs-per-update", type=_positive_int,
-                           default=default("envs_per_update"),
-                           help="environments whose rollout makes one optimizer step "
-                                "(default %(default)s)")
-        hyper.add_argument("--gae-lambda", type=float, default=default("gae_lambda"),
-                           help="GAE lambda; 1 gives the tutorial's n-step advantages "
-                                "(default %(default)s)")
-        hyper.add_argument("--normalize-advantages", action=argparse.BooleanOptionalAction,
-                           default=default("normalize_advantages"),
-                           help="standardize each rollout's advantages (default %(default)s)")
+        option(hyper, "--workers", "workers", "worker threads (the number of CPUs)",
+               type=_positive_int)
+        option(hyper, "--envs-per-worker", "envs_per_worker", "environments per worker",
+               type=_positive_int)
+        option(hyper, "--envs-per-update", "envs_per_update",
+               "environments whose rollout makes one optimizer step", type=_positive_int)
+        option(hyper, "--gae-lambda", "gae_lambda",
+               "GAE lambda; 1 gives the tutorial's n-step advantages", type=float)
+        option(hyper, "--normalize-advantages", "normalize_advantages",
+               "standardize each rollout's advantages", action=argparse.BooleanOptionalAction)
     else:
-        hyper.add_argument("--agents", type=_positive_int, default=default("agents"),
-                           help="agent threads (default %(default)s)")
-        hyper.add_argument("--envs-per-agent", type=_positive_int,
-                           default=default("envs_per_agent"),
-                           help="environments per agent (default %(default)s)")
-        hyper.add_argument("--predictors", type=_positive_int, default=default("predictors"),
-                           help="predictor threads (default %(default)s)")
-        hyper.add_argument("--trainers", type=_positive_int, default=default("trainers"),
-                           help="trainer threads (default %(default)s)")
-        hyper.add_argument("--max-prediction-batch", type=_positive_int,
-                           default=default("max_prediction_batch"),
-                           help="largest prediction batch (default %(default)s)")
-        hyper.add_argument("--min-batch", type=_positive_int, default=default("min_batch"),
-                           help="experiences per training step, at least (default %(default)s)")
+        option(hyper, "--agents", "agents", "agent threads", type=_positive_int)
+        option(hyper, "--envs-per-agent", "envs_per_agent", "environments per agent",
+               type=_positive_int)
+        option(hyper, "--predictors", "predictors", "predictor threads", type=_positive_int)
+        option(hyper, "--trainers", "trainers", "trainer threads", type=_positive_int)
+        option(hyper, "--max-prediction-batch", "max_prediction_batch",
+               "largest prediction batch", type=_positive_int)
+        option(hyper, "--min-batch", "min_batch", "experiences per training step, at least",
+               type=_positive_int)
+        option(hyper, "--max-batch", "max_batch",
+               "experiences per training step, at most, in whole rollouts", type=_positive_int)
         hyper.add_argument("--no-exploration", dest="exploration", action="store_false",
-                           help="switch off the epsilon schedule")
+                           default=None, help=described(
+                               "exploration", "switch off the epsilon schedule; exploration"))
         hyper.add_argument("--devices", type=_devices, default=None,
                            help="trainer devices, comma separated, e.g. /gpu:0,/gpu:1 "
                                 "(default: every GPU, else the CPU)")
@@ -250,10 +243,10 @@ def train(algo: str, args: argparse.Namespace, prog: str = "tfa3c") -> int:
     """Runs one training: validate, build, learn, export, print the summary."""
     with user_errors(prog):
         config = config_from_args(algo, args)
-        from tfa3c.envs import make_env
+        from tfa3c.envs import env_spaces
 
         # An unknown id, bad keyword arguments or unsupported spaces fail before TF loads.
-        make_env(config.env_id, env_kwargs=config.env_kwargs).close()
+        env_spaces(config.env_id, config.env_kwargs)
         quiet_tensorflow()
         module = importlib.import_module(f"tfa3c.algorithms.{algo}")
         algorithm = getattr(module, algo.upper())(config)

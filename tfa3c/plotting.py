@@ -145,7 +145,7 @@ def _pyplot():
 def plot_curves(groups: dict[str, list[EpisodeLog]], out: str | pathlib.Path,
                 threshold: float | None = None,
                 peer: tuple[str, list[dict[str, Any]]] | None = None,
-                title: str | None = None) -> pathlib.Path:
+                title: str | None = None, steps_label: str = "env steps") -> pathlib.Path:
     """Mean return (rolling 100) against env steps and against seconds; writes a PNG.
 
     Args:
@@ -157,6 +157,7 @@ def plot_curves(groups: dict[str, list[EpisodeLog]], out: str | pathlib.Path,
             marker at its median (env_steps, threshold) and (seconds, threshold), with
             min-max error bars.
         title: the figure's title.
+        steps_label: the label of the steps axis (Atari: agent steps of 4 frames).
     """
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
@@ -187,7 +188,7 @@ def plot_curves(groups: dict[str, list[EpisodeLog]], out: str | pathlib.Path,
                           fmt="D", color=color, capsize=4, markersize=7,
                           label=f"{name}: median time-to-solve of {len(values)} run(s) "
                                 "(summary only; bars min-max)")
-    for axis, xlabel in zip(axes, ("env steps", "seconds since the start of training"),
+    for axis, xlabel in zip(axes, (steps_label, "seconds since the start of training"),
                             strict=True):
         if threshold is not None:
             axis.axhline(threshold, color="grey", linestyle="--", linewidth=1,

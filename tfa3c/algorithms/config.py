@@ -78,6 +78,11 @@ class TrainConfig:
         lstm_units: LSTM cells ("lstm", "mlp-lstm" and "cnn-lstm").
         lstm_cell_clip: Bound on the LSTM's cell state (None: unbounded, as the
             tutorial). Over long episodes an unbounded cell state drifts and saturates.
+        tf_threads: Threads each TensorFlow op may use (intra-op parallelism). None:
+            every core for image observations, where convolutions are the work, and
+            the algorithm's choice for vectors, where per-call overhead is (GA3C: 1).
+            Measured for GA3C on Pong, 2 cores, 40 s: 2,008 env steps/s with 2 threads
+            against 1,783 with 1.
     """
 
     env_id: str = "CartPole-v1"
@@ -105,6 +110,7 @@ class TrainConfig:
     hidden_sizes: tuple[int, ...] = (16,)
     lstm_units: int = 16
     lstm_cell_clip: float | None = None
+    tf_threads: int | None = None
 
     algo: ClassVar[str] = "base"  # the key of `tfa3c.algorithms.presets.PRESETS`
 
@@ -174,9 +180,13 @@ class TrainConfig:
                self.lstm_units, "an integer >= 1")
         _check(self.lstm_cell_clip is None or self.lstm_cell_clip > 0, "lstm_cell_clip",
                self.lstm_cell_clip, "> 0 or None")
+        _check(self.tf_threads is None or (isinstance(self.tf_threads, int)
+                                           and self.tf_threads >= 1),
+               "tf_threads", self.tf_threads, "an integer >= 1 or None")
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
+    """Cores this process may run on."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else (os.cpu_count() or 1))
 
@@ -231,7 +241,7 @@ class A3CConfig(TrainConfig):
 
     algo: ClassVar[str] = "a3c"
 
-    workers: int = field(default_factory=_cpu_count)
+    workers: int = field(default_factory=cpu_count)
     envs_per_worker: int = 16
     envs_per_update: int = 1
     entropy_coef: float = 0.0
@@ -266,6 +276,10 @@ class GA3CConfig(TrainConfig):
         trainers: Trainer threads.
         max_prediction_batch: Most observations a predictor answers in one forward pass.
         min_batch: Experiences a trainer gathers before one training step.
+        max_batch: Most experiences one training step takes: beyond `min_batch`, a
+            trainer also takes what else is waiting, up to this many (whole rollouts,
+            so a batch may pass it by less than one rollout). Fewer experiences per
+            step mean more optimizer steps per experience.
         n_steps: Steps of experience per environment in one n-step return.
         learning_rate: RMSprop learning rate.
         rho: RMSprop decay.
@@ -290,6 +304,7 @@ class GA3CConfig(TrainConfig):
     trainers: int = 1
     max_prediction_batch: int = 256
     min_batch: int = 32
+    max_batch: int = 4096
     n_steps: int = 8
     learning_rate: float = 1e-2
     rho: float = 0.99
@@ -309,9 +324,11 @@ class GA3CConfig(TrainConfig):
     def validate(self) -> None:  # noqa: D102
         super().validate()
         for name in ("agents", "envs_per_agent", "predictors", "trainers",
-                     "max_prediction_batch", "min_batch", "n_steps"):
+                     "max_prediction_batch", "min_batch", "max_batch", "n_steps"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+        _check(self.max_batch >= self.min_batch, "max_batch", self.max_batch,
+               f">= min_batch ({self.min_batch})")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(0.0 <= self.rho < 1.0, "rho", self.rho, "in [0, 1)")
         _check(self.rms_epsilon > 0, "rms_epsilon", self.rms_epsilon, "> 0")

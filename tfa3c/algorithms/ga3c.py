@@ -30,7 +30,7 @@ import tensorflow as tf
 from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import discounted_returns
-from tfa3c.algorithms.training import AsyncAlgorithm, configure_threads
+from tfa3c.algorithms.training import AsyncAlgorithm
 from tfa3c.envs import EnvironmentGroup, Transition, make_group
 from tfa3c.errors import ConfigError
 from tfa3c.policies import distributions
@@ -40,7 +40,6 @@ from tfa3c.policies.normalization import fixed_reward_scale
 
 _WAIT_SECONDS = 0.1  # every blocking queue call wakes this often to check the stop event
 _TRAINING_QUEUE_ROLLOUTS = 4  # rollouts waiting per agent before agents wait for trainers
-_MAX_TRAINING_BATCH = 4096  # most experiences one training step takes from the queue
 # How long a predictor waits for the other agents' requests once it has one. A forward
 # pass costs about the same for 30 observations as for 256, and agents share one
 # interpreter lock, so the others are usually about to ask: waiting halved the
@@ -457,10 +456,10 @@ class GA3C(AsyncAlgorithm):
 
     algo = "ga3c"
     config_class = GA3CConfig
+    default_tf_threads = 1
 
     def __init__(self, config: GA3CConfig | None = None, **overrides):
         config = self.resolve_config(config, overrides)
-        configure_threads()
         self.policy_version = 0  # training updates applied so far
         self._version_lock = threading.Lock()
         self.prediction_queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -597,7 +596,7 @@ class GA3C(AsyncAlgorithm):
     # Trainers --------------------------------------------------------------------------
     def _run_trainer(self, index: int) -> None:
         counters = self.trainer_counters[index]
-        min_batch = self.config.min_batch
+        min_batch, max_batch = self.config.min_batch, self.config.max_batch
         while not self.stop_event.is_set():
             batch: list[Experience] = []
             size = 0
@@ -609,7 +608,7 @@ class GA3C(AsyncAlgorithm):
                 size += len(experience)
             # Take what else is waiting: a trainer that fell behind catches up with
             # larger batches instead of training on ever older experience.
-            while size < _MAX_TRAINING_BATCH:
+            while size < max_batch:
                 experience = self._get(self.training_queue, block=False)
                 if experience is None:
                     break

@@ -37,12 +37,15 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
                       "learning_rate": 5e-4, "adam_epsilon": 1e-5, "entropy_coef": 0.01,
                       "gae_lambda": 1.0, "clip_rewards": True, "normalize_rewards": False,
                       "normalize_observations": False, "lstm_units": 256},
-    # GA3C's paper: RMSprop 3e-4 on batches of 5-step experience, no epsilon schedule
-    # (the policy's own sampling explores).
-    ("ga3c", PIXELS): {"encoder": "cnn", "n_steps": 5, "learning_rate": 3e-4,
-                       "entropy_coef": 0.01, "clip_norm": 40.0, "exploration": False,
-                       "clip_rewards": True, "normalize_rewards": False, "agents": 2,
-                       "envs_per_agent": 16, "min_batch": 160, "lstm_units": 256},
+    # GA3C on the A2C settings of the peer's zoo (RMSprop 7e-4, epsilon 1e-5, value
+    # weight 0.25, gradients clipped to 0.5 on the mean loss): one optimizer step per
+    # agent rollout (16 games x 5 steps, the zoo's batch of 80), two agents; no epsilon
+    # schedule (the policy's sampling explores).
+    ("ga3c", PIXELS): {"encoder": "cnn", "n_steps": 5, "learning_rate": 7e-4,
+                       "rms_epsilon": 1e-5, "entropy_coef": 0.01, "value_coef": 0.25,
+                       "clip_norm": 0.5, "exploration": False, "clip_rewards": True,
+                       "normalize_rewards": False, "agents": 2, "envs_per_agent": 16,
+                       "min_batch": 80, "max_batch": 80, "lstm_units": 256},
 }
 
 

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfa3c.algorithms.config import ENCODERS, TrainConfig
+from tfa3c.algorithms.config import ENCODERS, TrainConfig, cpu_count
 from tfa3c.checkpoints import Checkpointer
 from tfa3c.envs import env_spaces, is_pixels, reward_threshold
 from tfa3c.errors import ConfigError, TrainingError, UserInputError, first_line
@@ -100,6 +100,8 @@ class AsyncAlgorithm:
 
     algo = "base"
     config_class: type[TrainConfig] = TrainConfig
+    # TensorFlow's intra-op threads for flat observations (None: TensorFlow's default).
+    default_tf_threads: int | None = None
 
     @classmethod
     def resolve_config(cls, config: TrainConfig | None, overrides: dict) -> TrainConfig:
@@ -118,6 +120,9 @@ class AsyncAlgorithm:
         self.action_spec = action_spec(config.env_id, action_space)
         self.num_actions = self.action_spec.size  # actions, or action dimensions
         pixels = is_pixels(observation_space)
+        threads = config.tf_threads or (cpu_count() if pixels else self.default_tf_threads)
+        if threads is not None:
+            configure_threads(threads)
         if pixels != (config.encoder in PIXEL_ENCODERS):
             allowed = PIXEL_ENCODERS if pixels else tuple(
                 name for name in ENCODERS if name not in PIXEL_ENCODERS)
@@ -388,14 +393,16 @@ class AsyncAlgorithm:
         }
 
 
-def configure_threads() -> None:
-    """Keeps TensorFlow from oversubscribing the cores our own threads already use.
+def configure_threads(intra_op: int = 1) -> None:
+    """Sizes TensorFlow's thread pools (before its first op; later calls change nothing).
 
-    The graphs here are small: one inter-op and one intra-op thread per call avoid
-    thread-pool hand-offs that cost more than the ops themselves.
+    Small graphs run best on one inter-op and one intra-op thread per call: thread-pool
+    hand-offs cost more than the ops themselves, and our own threads already use the
+    cores. Convolutions over frame batches are real work, which `intra_op` threads
+    share.
     """
     try:
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
     except RuntimeError:  # already initialized: keep what is set
         pass

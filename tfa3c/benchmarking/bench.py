@@ -362,6 +362,36 @@ def measure_env_limit(env_id: str = ENV_ID, seconds: float = DEFAULT_ENV_LIMIT_S
     }
 
 
+ATARI_LIMIT_ENVS = 16
+
+
+def measure_atari_limit(env_id: str, seconds: float = 10.0, num_envs: int = ATARI_LIMIT_ENVS,
+                        seed: int = 0) -> dict[str, Any]:
+    """Agent steps/s of an Atari game alone: `AtariVectorEnv`, random actions, all cores.
+
+    The same vector environment and preprocessing as training (`tfa3c.atari`), its C++
+    threads on every core: the ceiling a learner's throughput is a fraction of.
+    """
+    import numpy as np
+
+    from tfa3c.atari import make_vector_env
+
+    env = make_vector_env(env_id, num_envs)
+    env.reset(seed=np.arange(seed, seed + num_envs))
+    rng = np.random.default_rng(seed)
+    batches = [rng.integers(env.single_action_space.n, size=num_envs) for _ in range(64)]
+    steps = 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or not steps:
+        for actions in batches:
+            env.step(actions)
+        steps += len(batches) * num_envs
+    env.close()
+    return {"env": env_id, "vector_env": "ale_py.vector_env.AtariVectorEnv",
+            "games": num_envs, "actions": "uniform random", "seconds": round(elapsed, 1),
+            "steps_per_second": round(steps / elapsed, 1)}
+
+
 def run_serving_latency(root: pathlib.Path, timeout: float = 300.0) -> dict[str, Any]:
     """Runs `benchmarks/serving_latency.py`, if present, and keeps its JSON lines.
 

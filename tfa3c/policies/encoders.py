@@ -296,11 +296,18 @@ class ConvEncoder(keras.layers.Layer):
         layout = CONV_ARCHITECTURES[architecture]
         self.num_convolutions = len(layout["convolutions"])
         self.units = int(layout["units"])
+        # Orthogonal weights scaled by sqrt(2) for relu layers, as the reference A2C and
+        # PPO Atari agents start (OpenAI baselines, SB3).
+        def initializer():
+            return keras.initializers.Orthogonal(gain=2.0 ** 0.5)
+
         # Attributes of their own, as MLPEncoder's layers (checkpoints follow attributes).
         for index, (filters, kernel, stride) in enumerate(layout["convolutions"]):
             setattr(self, f"conv_{index}", keras.layers.Conv2D(
-                filters, kernel, strides=stride, activation="relu", name=f"conv_{index}"))
-        self.dense = keras.layers.Dense(self.units, activation="relu", name="dense")
+                filters, kernel, strides=stride, activation="relu", name=f"conv_{index}",
+                kernel_initializer=initializer()))
+        self.dense = keras.layers.Dense(self.units, activation="relu", name="dense",
+                                        kernel_initializer=initializer())
 
     @property
     def output_size(self) -> int:
