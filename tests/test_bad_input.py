@@ -1,4 +1,5 @@
 
+import numpy as np
 import pytest
 
 from tfa3c.algorithms.config import A3CConfig, GA3CConfig
@@ -19,7 +20,9 @@ def assert_one_line_error(result, *fragments):
 
 @pytest.mark.parametrize("args, fragments", [
     (["--env", "NoSuchEnv-v0"], ["unknown environment id 'NoSuchEnv-v0'", "gymnasium"]),
-    (["--encoder", "cnn"], ["--encoder", "invalid choice: 'cnn'", "mlp", "mlp-lstm"]),
+    (["--encoder", "cnn"], ["invalid encoder='cnn'", "flat vectors", "allowed: mlp, lstm, "
+                                                                     "mlp-lstm"]),
+    (["--encoder", "rnn"], ["--encoder", "invalid choice: 'rnn'", "mlp", "cnn-lstm"]),
     (["--hidden-sizes", "16,0"], ["hidden_sizes=(16, 0)", "sizes >= 1"]),
     (["--env", "FrozenLake-v1"], ["observation space", "flat 1-D Box"]),
     (["--n-steps", "0"], ["n_steps=0", ">= 1"]),
@@ -63,8 +66,13 @@ def test_config_errors_name_the_field():
         GA3CConfig(agents=0)
 
 
-def test_pixel_observations_are_refused_for_now():
+def test_images_must_be_uint8_of_rank_3():
     import gymnasium as gym
 
-    with pytest.raises(EnvironmentSpecError, match="pixel observations"):
-        check_spaces("Pixels-v0", gym.spaces.Box(0, 255, (84, 84, 3)), gym.spaces.Discrete(4))
+    # uint8 images of rank 3 are pixels; float images, or other ranks, are refused by name.
+    check_spaces("Pixels-v0", gym.spaces.Box(0, 255, (84, 84, 3), np.uint8),
+                 gym.spaces.Discrete(4))
+    for space in (gym.spaces.Box(0, 255, (84, 84, 3)), gym.spaces.Box(0, 255, (84, 84),
+                                                                       np.uint8)):
+        with pytest.raises(EnvironmentSpecError, match="uint8 images of rank 3"):
+            check_spaces("Pixels-v0", space, gym.spaces.Discrete(4))

@@ -23,6 +23,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from tfa3c.envs import SteppedTogether, Transition
 from tfa3c.errors import EnvironmentSpecError, first_line
 from tfa3c.policies.distributions import action_spec
 
@@ -105,7 +106,7 @@ def spaces(env_id: str, env_kwargs: dict[str, Any] | None = None
         env.close()
 
 
-class AtariGroup:
+class AtariGroup(SteppedTogether):
     """Games stepped together on the vector environment; the `EnvironmentGroup` interface.
 
     Observations are uint8 `[envs, frames, 84, 84]` (channels first), the arrays the
@@ -115,50 +116,30 @@ class AtariGroup:
 
     def __init__(self, env_id: str, num_envs: int, seed: int,
                  env_kwargs: dict[str, Any] | None = None):
-        from tfa3c.envs import Transition
-
-        self._transition = Transition
         self.env_id = env_id
         self.env = make_vector_env(env_id, num_envs, env_kwargs)
         self.observation_space = self.env.single_observation_space
         self.action_space = self.env.single_action_space
         self.action_spec = action_spec(env_id, self.action_space)
         self.observations, _ = self.env.reset(seed=np.arange(seed, seed + num_envs))
-        self._returns = np.zeros(num_envs)
-        self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self._start_counting(num_envs)
 
     @property
     def num_envs(self) -> int:
         """Number of games."""
         return int(self.env.num_envs)
 
-    @property
-    def observation_shape(self) -> tuple[int, ...]:
-        """Shape of one observation: `(frames, height, width)`."""
-        return tuple(self.observation_space.shape)
-
-    @property
-    def num_actions(self) -> int:
-        """Number of actions."""
-        return self.action_spec.size
-
     def step(self, actions: np.ndarray):
         """Steps every game; games that ended start again in the same step."""
         observations, rewards, terminated, truncated, info = self.env.step(
             np.asarray(actions, dtype=np.int64).reshape(-1))
         truncated = truncated & ~terminated
-        self._returns += rewards
-        self._lengths += 1
-        done = terminated | truncated
-        episode_returns = self._returns[done].tolist()
-        episode_lengths = self._lengths[done].tolist()
-        self._returns[done] = 0.0
-        self._lengths[done] = 0
+        episode_returns, episode_lengths = self._count(rewards, terminated | truncated)
         finals = (info["final_obs"][truncated] if truncated.any() else
                   np.empty((0, *self.observation_shape), np.uint8))
         self.observations = observations
-        return self._transition(observations, rewards.astype(np.float32), terminated,
-                                truncated, finals, episode_returns, episode_lengths)
+        return Transition(observations, rewards.astype(np.float32), terminated, truncated,
+                          finals, episode_returns, episode_lengths)
 
     def close(self) -> None:
         """Stops the game threads."""

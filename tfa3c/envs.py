@@ -202,7 +202,42 @@ class Transition:
     episode_lengths: list[int]
 
 
-class EnvironmentGroup:
+class SteppedTogether:
+    """What every group of environments stepped in lockstep shares.
+
+    Its spaces, and the returns and lengths of its running episodes. Subclasses set
+    `observation_space`, `action_space`, `action_spec` and `observations` and call
+    `_start_counting(num_envs)`; `step` returns a `Transition`.
+    """
+
+    observation_space: gym.Space
+    action_spec: Any
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """Shape of one observation."""
+        return tuple(self.observation_space.shape)
+
+    @property
+    def num_actions(self) -> int:
+        """Number of discrete actions, or of action dimensions for a Box."""
+        return self.action_spec.size
+
+    def _start_counting(self, num_envs: int) -> None:
+        self._returns = np.zeros(num_envs)
+        self._lengths = np.zeros(num_envs, dtype=np.int64)
+
+    def _count(self, rewards: np.ndarray, done: np.ndarray) -> tuple[list[float], list[int]]:
+        """Adds a step's rewards; returns and restarts the episodes that ended (`done`)."""
+        self._returns += rewards
+        self._lengths += 1
+        returns, lengths = self._returns[done].tolist(), self._lengths[done].tolist()
+        self._returns[done] = 0.0
+        self._lengths[done] = 0
+        return returns, lengths
+
+
+class EnvironmentGroup(SteppedTogether):
     """Several environments stepped together, reset automatically when an episode ends.
 
     A plain loop over environments: for a handful of cheap environments it costs less
@@ -222,23 +257,12 @@ class EnvironmentGroup:
         self.observations = np.stack([
             np.asarray(env.reset(seed=seed + index)[0], dtype=self.dtype)
             for index, env in enumerate(self.envs)])
-        self._returns = np.zeros(num_envs)
-        self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self._start_counting(num_envs)
 
     @property
     def num_envs(self) -> int:
         """Number of environments in the group."""
         return len(self.envs)
-
-    @property
-    def observation_shape(self) -> tuple[int, ...]:
-        """Shape of one observation."""
-        return tuple(self.observation_space.shape)
-
-    @property
-    def num_actions(self) -> int:
-        """Number of discrete actions, or of action dimensions for a Box."""
-        return self.action_spec.size
 
     def step(self, actions: np.ndarray) -> Transition:
         """Steps every environment with its action; resets those whose episode ended."""
@@ -255,18 +279,12 @@ class EnvironmentGroup:
         terminated = np.array([result[2] for result in results], dtype=bool)
         # A time limit hit on a terminal state is a termination.
         truncated = np.array([result[3] for result in results], dtype=bool) & ~terminated
-        self._returns += rewards
-        self._lengths += 1
+        done = terminated | truncated
+        episode_returns, episode_lengths = self._count(rewards, done)
         finals: list[np.ndarray] = []
-        episode_returns: list[float] = []
-        episode_lengths: list[int] = []
-        for index in np.flatnonzero(terminated | truncated):
+        for index in np.flatnonzero(done):
             if truncated[index]:
                 finals.append(observations[index])
-            episode_returns.append(float(self._returns[index]))
-            episode_lengths.append(int(self._lengths[index]))
-            self._returns[index] = 0.0
-            self._lengths[index] = 0
             observations[index], _ = self.envs[index].reset()
         self.observations = np.asarray(observations, dtype=self.dtype)
         final_observations = (np.asarray(finals, dtype=self.dtype) if finals else
