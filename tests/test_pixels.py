@@ -185,3 +185,35 @@ def test_bad_pixel_options_fail_in_one_line(tmp_path, args, expected):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert expected in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+SHIPPED_PONG = "ga3c_pong"
+
+
+def test_the_shipped_pong_policy_runs_under_every_loader(tmp_path):
+    from .test_serving import shipped_model
+
+    path, model = shipped_model(SHIPPED_PONG)
+    group = AtariGroup(PONG, 4, seed=11)
+    observations = []
+    for _ in range(2):
+        observations.append(group.observations.copy())
+        group.step(np.random.default_rng(1).integers(6, size=4))
+    group.close()
+    assert_loaders_match_keras(model, str(path), {"observations": np.stack(observations)},
+                               tmp_path)
+
+
+@pytest.mark.slow
+def test_the_shipped_pong_policy_wins_ten_greedy_games():
+    """Issue 10's bar: a mean score of at least 18 over 10 greedy games."""
+    from .test_serving import shipped_model
+
+    path, _ = shipped_model(SHIPPED_PONG)
+    policy = load_policy(str(path))
+    game = AtariGame(PONG, json.loads(policy.metadata["env_kwargs"]))
+    try:
+        scores = play_episodes(policy, game, episodes=10, seed=0)
+    finally:
+        game.close()
+    assert np.mean(scores) >= 18, scores
