@@ -118,6 +118,20 @@ def test_pong_runs_on_the_vector_environment_with_game_scores():
         group.close()
 
 
+def pong_frames(steps: int, games: int, seed: int) -> np.ndarray:
+    """Real preprocessed Pong frame stacks, `[steps, games, 4, 84, 84]` uint8."""
+    group = AtariGroup(PONG, games, seed=seed)
+    rng = np.random.default_rng(seed)
+    observations = []
+    try:
+        for _ in range(steps):
+            observations.append(group.observations.copy())
+            group.step(rng.integers(6, size=games))
+    finally:
+        group.close()
+    return np.stack(observations)
+
+
 def _assert_atari_export(algorithm, tmp_path):
     model = algorithm.model
     path = algorithm.export(str(tmp_path / "models"))
@@ -129,13 +143,7 @@ def _assert_atari_export(algorithm, tmp_path):
     assert (preprocessing["frameskip"], preprocessing["stack_num"], preprocessing["noop_max"],
             preprocessing["grayscale"]) == (4, 4, 30, True)
     # Real frames through the TF2 loader, the session-based loader and TFSMLayer.
-    group = AtariGroup(PONG, 3, seed=5)
-    observations = []
-    for _ in range(3):
-        observations.append(group.observations.copy())
-        group.step(np.random.default_rng(0).integers(6, size=3))
-    group.close()
-    inputs = {"observations": np.stack(observations)}
+    inputs = {"observations": pong_frames(steps=3, games=3, seed=5)}
     if model.recurrent:
         inputs.update(state_h=np.zeros((3, model.state_size), np.float32),
                       state_c=np.zeros((3, model.state_size), np.float32))
@@ -194,13 +202,8 @@ def test_the_shipped_pong_policy_runs_under_every_loader(tmp_path):
     from .test_serving import shipped_model
 
     path, model = shipped_model(SHIPPED_PONG)
-    group = AtariGroup(PONG, 4, seed=11)
-    observations = []
-    for _ in range(2):
-        observations.append(group.observations.copy())
-        group.step(np.random.default_rng(1).integers(6, size=4))
-    group.close()
-    assert_loaders_match_keras(model, str(path), {"observations": np.stack(observations)},
+    assert_loaders_match_keras(model, str(path),
+                               {"observations": pong_frames(steps=2, games=4, seed=11)},
                                tmp_path)
 
 
