@@ -31,7 +31,7 @@ from tfa3c.hosting.threads import ThreadSupervisor
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
 from tfa3c.policies.distributions import action_spec
 from tfa3c.policies.encoders import PIXEL_ENCODERS
-from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
+from tfa3c.policies.normalization import RewardNormalizer
 from tfa3c.progress import ProgressReporter
 from tfa3c.run_logs import RunLogs, trim_to_checkpoint
 from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
@@ -169,15 +169,15 @@ class AsyncAlgorithm:
         discounted return (`RewardNormalizer`). Episode returns are counted before any of
         these, from the environment's own rewards.
         """
-        scale = self.config.reward_scale
-        clip = np.sign if self.config.clip_rewards else None
+        scale, clip = self.config.reward_scale, self.config.clip_rewards
+
+        def prepared(rewards):
+            return (np.sign(rewards) if clip else rewards) * scale
+
         if self.reward_normalizer is None:
-            scaled = fixed_reward_scale(scale)
-            return scaled if clip is None else (lambda rewards, dones: scaled(clip(rewards), dones))
+            return lambda rewards, dones: prepared(rewards)
         stream = self.reward_normalizer.stream(num_envs)
-        if clip is None:
-            return lambda rewards, dones: stream(rewards * scale, dones)
-        return lambda rewards, dones: stream(clip(rewards) * scale, dones)
+        return lambda rewards, dones: stream(prepared(rewards), dones)
 
     # Subclass interface -------------------------------------------------------------
     def _build(self) -> tuple[keras.Model, keras.optimizers.Optimizer]:
