@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tfa3c.algorithms.config import ENCODERS
+from tfa3c.algorithms.config import ENCODERS, HOSTINGS
 from tfa3c.errors import TrainingError, UserInputError
 
 ALGORITHMS = ("a3c", "ga3c")
@@ -155,6 +155,13 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
     run.add_argument("--tf-threads", type=_positive_int, default=None,
                      help="threads each TensorFlow op may use (default: every core for "
                           "images, GA3C 1 for vectors)")
+    run.add_argument("--hosting", choices=HOSTINGS, default=None,
+                     help="where workers (A3C) or agents (GA3C) run: threads of this "
+                          "process, processes of this machine, or ray actors "
+                          "(default threads)")
+    run.add_argument("--ray-address", default=None,
+                     help="with --hosting ray: the cluster to join (auto, or host:port "
+                          "of `ray start --head`); default: a local Ray for this run")
     if algo == "a3c":
         option(hyper, "--workers", "workers", "worker threads (the number of CPUs)",
                type=_positive_int)

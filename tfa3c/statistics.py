@@ -33,6 +33,34 @@ class Counters:
     training_seconds: float  # training time over this run and the runs it resumed
 
 
+class EpisodeTally:
+    """Steps and finished episodes counted where a role runs, to be sent to the learner.
+
+    A role in another process counts a rollout (or a step) with a fresh tally in place
+    of the run's `EpisodeStatistics` (same `add_steps` and `add_episodes`) and sends
+    it with its report; the learner's process adds it to the run's (`report_to`).
+    """
+
+    def __init__(self):
+        self.steps = 0
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+
+    def add_steps(self, count: int) -> None:
+        """Counts `count` environment steps."""
+        self.steps += count
+
+    def add_episodes(self, returns: list[float], lengths: list[int]) -> None:
+        """Records finished episodes."""
+        self.returns.extend(returns)
+        self.lengths.extend(lengths)
+
+    def report_to(self, statistics: EpisodeStatistics) -> None:
+        """Adds what was counted to `statistics`."""
+        statistics.add_steps(self.steps)
+        statistics.add_episodes(self.returns, self.lengths)
+
+
 class EpisodeStatistics:
     """Counts steps and episodes from many threads; notices the moment a run is solved.
 

@@ -17,14 +17,21 @@ import tensorflow as tf
 from tfa3c.algorithms.config import A3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import returns_and_advantages, standardize
-from tfa3c.algorithms.training import AsyncAlgorithm
+from tfa3c.algorithms.training import (
+    AsyncAlgorithm,
+    configure_threads,
+    hosted_tf_threads,
+    policy_model,
+    reward_stream,
+)
 from tfa3c.envs import make_group
+from tfa3c.hosting.roles import RemoteRole, RoleSpec
 from tfa3c.policies import distributions
 from tfa3c.policies.acting import acting_policy, unflatten
-from tfa3c.policies.actor_critic import build_model, network, split_state
+from tfa3c.policies.actor_critic import split_state
 from tfa3c.policies.distributions import CATEGORICAL
-from tfa3c.policies.normalization import fixed_reward_scale
-from tfa3c.statistics import EpisodeStatistics
+from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
+from tfa3c.statistics import EpisodeStatistics, EpisodeTally
 
 
 @dataclass
@@ -181,6 +188,63 @@ class A3CWorker:
     def close(self) -> None:
         """Closes the worker's environments."""
         self.envs.close()
+
+
+@dataclass
+class WorkerReport:
+    """What a hosted worker sends back per rollout: plain arrays and numbers."""
+
+    gradients: list[np.ndarray]  # per variable, [update groups, *shape]
+    metrics: np.ndarray  # [update groups, len(METRICS)]
+    tally: EpisodeTally  # the rollout's steps and finished episodes
+    observation_moments: tuple | None  # what the observation statistics saw
+    reward_sums: np.ndarray | None  # what the reward statistics saw
+
+
+class HostedA3CWorker:
+    """An `A3CWorker` in a process or Ray actor of its own (`--hosting processes|ray`).
+
+    It builds its own copy of the network, environments and gradient function, and
+    per call acts one rollout at the weights it is sent and returns the gradients. The
+    running observation and reward statistics travel both ways: the learner's come
+    with the weights, and what this worker's actors saw goes back with the gradients
+    (`WorkerReport`), for the learner to merge.
+
+    Args:
+        index: worker number (seeds its environments and sampling).
+        config: the run's configuration.
+    """
+
+    def __init__(self, index: int, config: A3CConfig):
+        from tfa3c.envs import env_spaces, is_pixels
+
+        observation_space, _ = env_spaces(config.env_id, config.env_kwargs)
+        configure_threads(hosted_tf_threads(config, config.workers, is_pixels(observation_space)))
+        model = policy_model(config)
+        self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
+        self.worker = A3CWorker(index, config, model,
+                                scale_rewards=reward_stream(config, self.rewards,
+                                                            config.envs_per_worker))
+
+    def rollout(self, weights: np.ndarray, observation_statistics: np.ndarray | None,
+                reward_statistics: np.ndarray | None) -> WorkerReport:
+        """Acts one rollout at `weights` (flat) and returns its gradients and counts."""
+        worker = self.worker
+        if observation_statistics is not None:
+            worker.normalizer.load(observation_statistics)
+        if reward_statistics is not None:
+            self.rewards.load(reward_statistics)
+        worker.pull(weights)
+        tally = EpisodeTally()
+        gradients, metrics = worker.compute_gradients(worker.collect(tally))
+        return WorkerReport(
+            [gradient.numpy() for gradient in gradients], metrics.numpy(), tally,
+            None if worker.normalizer is None else worker.normalizer.take_moments(),
+            None if self.rewards is None else self.rewards.take_sums())
+
+    def close(self) -> None:
+        """Closes the worker's environments."""
+        self.worker.close()
 
 
 class GroupGradients:
@@ -400,26 +464,44 @@ class A3C(AsyncAlgorithm):
 
     def _build(self):
         config: A3CConfig = self.config
-        model = build_model(network(config, self.action_spec, config.normalize_observations,
-                                    observation_shape=self.observation_shape),
-                            self.observation_shape)
+        model = policy_model(config, self.action_spec, self.observation_shape)
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
+        self.workers: list[A3CWorker] = []
+        if config.hosting == "threads":
+            def stream():
+                return self.reward_stream(config.envs_per_worker)
 
-        def stream():
-            return self.reward_stream(config.envs_per_worker)
-
-        first = A3CWorker(0, config, model, scale_rewards=stream())
-        self.workers = [first, *(A3CWorker(index, config, model, first.gradients, first.policy,
-                                           stream()) for index in range(1, config.workers))]
-        self.learner = GlobalLearner(model, optimizer, len(first.groups))
+            first = A3CWorker(0, config, model, scale_rewards=stream())
+            self.workers = [first, *(A3CWorker(index, config, model, first.gradients,
+                                               first.policy, stream())
+                                     for index in range(1, config.workers))]
+        groups = update_groups(config.envs_per_worker, config.envs_per_update)
+        self.learner = GlobalLearner(model, optimizer, len(groups))
         return model, optimizer
+
+    def _role_specs(self) -> list[RoleSpec]:
+        return [RoleSpec(f"a3c-worker-{index}", "tfa3c.algorithms.a3c:HostedA3CWorker",
+                         (index, self.config)) for index in range(self.config.workers)]
 
     def _start_threads(self) -> None:
         for worker in self.workers:
             # Bind the worker now: the tutorial's lambda bound the loop variable late.
             self.supervisor.start(f"a3c-worker-{worker.index}",
                                   lambda worker=worker: self._run_worker(worker))
+        for role in self.roles:  # hosted workers: a thread here drives each one
+            self.supervisor.start(role.name, lambda role=role: self._drive_worker(role))
+
+    def _drive_worker(self, role: RemoteRole) -> None:
+        """The learner's side of a hosted worker: weights out, gradients in, applied."""
+        weights = self.learner.weights()
+        while not self.stop_event.is_set():
+            report: WorkerReport = role.call("rollout", weights, *self.shared_statistics())
+            weights = self.learner.apply(report.gradients)
+            report.tally.report_to(self.statistics)
+            self.absorb_statistics(report.observation_moments, report.reward_sums)
+            means = report.metrics.mean(axis=0)
+            self.metrics.add(dict(zip(METRICS, means.tolist(), strict=True)))
 
     def _run_worker(self, worker: A3CWorker) -> None:
         weights = self.learner.weights()

@@ -17,6 +17,8 @@ from tfa3c.errors import ConfigError
 
 # The encoders' names (tfa3c.policies.encoders imports Keras; the config must not).
 ENCODERS = ("mlp", "lstm", "mlp-lstm", "cnn", "nature-cnn", "cnn-lstm")
+# Where A3C's workers and GA3C's agents run (`tfa3c.hosting`).
+HOSTINGS = ("threads", "processes", "ray")
 
 
 def _check(condition: bool, name: str, value: object, allowed: str) -> None:
@@ -83,6 +85,12 @@ class TrainConfig:
             the algorithm's choice for vectors, where per-call overhead is (GA3C: 1).
             Measured for GA3C on Pong, 2 cores, 40 s: 2,008 env steps/s with 2 threads
             against 1,783 with 1.
+        hosting: Where A3C's workers and GA3C's agents run (`tfa3c.hosting`):
+            "threads" of this process (one interpreter lock), "processes" of this
+            machine, or "ray" actors on a Ray cluster. The learner, GA3C's predictors
+            and trainers, the logs and checkpoints stay in this process.
+        ray_address: The Ray cluster to join with hosting "ray" (`auto`, or the head
+            node's `host:port`); None starts a local Ray instance for the run.
     """
 
     env_id: str = "CartPole-v1"
@@ -111,6 +119,8 @@ class TrainConfig:
     lstm_units: int = 16
     lstm_cell_clip: float | None = None
     tf_threads: int | None = None
+    hosting: str = "threads"
+    ray_address: str | None = None
 
     algo: ClassVar[str] = "base"  # the key of `tfa3c.algorithms.presets.PRESETS`
 
@@ -183,6 +193,11 @@ class TrainConfig:
         _check(self.tf_threads is None or (isinstance(self.tf_threads, int)
                                            and self.tf_threads >= 1),
                "tf_threads", self.tf_threads, "an integer >= 1 or None")
+        _check(self.hosting in HOSTINGS, "hosting", self.hosting,
+               f"one of {', '.join(HOSTINGS)}")
+        _check(self.ray_address is None or (self.hosting == "ray" and bool(self.ray_address)),
+               "ray_address", self.ray_address,
+               "given only with hosting 'ray' (auto, or the head node's host:port)")
 
 
 def cpu_count() -> int:

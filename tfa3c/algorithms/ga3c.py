@@ -30,13 +30,15 @@ import tensorflow as tf
 from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import discounted_returns
-from tfa3c.algorithms.training import AsyncAlgorithm
+from tfa3c.algorithms.training import AsyncAlgorithm, configure_threads, policy_model, reward_stream
 from tfa3c.envs import EnvironmentGroup, Transition, make_group
 from tfa3c.errors import ConfigError
+from tfa3c.hosting.roles import RemoteRole, RoleSpec
 from tfa3c.policies import distributions
-from tfa3c.policies.actor_critic import build_model, network, split_state
+from tfa3c.policies.actor_critic import split_state
 from tfa3c.policies.distributions import CATEGORICAL
-from tfa3c.policies.normalization import fixed_reward_scale
+from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
+from tfa3c.statistics import EpisodeTally
 
 _WAIT_SECONDS = 0.1  # every blocking queue call wakes this often to check the stop event
 _TRAINING_QUEUE_ROLLOUTS = 4  # rollouts waiting per agent before agents wait for trainers
@@ -428,6 +430,62 @@ class GA3CAgent:
         self.envs.close()
 
 
+@dataclass
+class AgentReport:
+    """What a hosted agent sends back per step: plain arrays and numbers."""
+
+    experience: Experience | None  # a finished rollout, if this step finished one
+    tally: EpisodeTally  # the step's steps and finished episodes
+    observations: np.ndarray  # the next prediction request
+    states: np.ndarray | None  # and its recurrent states
+    reward_sums: np.ndarray | None  # what the reward statistics saw
+
+
+class HostedGA3CAgent:
+    """A `GA3CAgent` in a process or Ray actor of its own (`--hosting processes|ray`).
+
+    Its environments, sampling and rollout bookkeeping run there; the learner's
+    process runs the predictors and trainers. One call per step carries the
+    prediction in and the next prediction request out (`AgentReport`), with the
+    experience of a finished rollout; the reward statistics travel both ways as with
+    A3C's hosted workers.
+
+    Args:
+        index: agent number (seeds its environments and sampling).
+        config: the run's configuration.
+        state_size: units of each of `h` and `c` of a recurrent policy (0: feed-forward).
+    """
+
+    def __init__(self, index: int, config: GA3CConfig, state_size: int):
+        configure_threads(1)  # the agent runs no network; TensorFlow is imported only
+        self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
+        self.agent = GA3CAgent(index, config, state_size=state_size,
+                               scale_rewards=reward_stream(config, self.rewards,
+                                                           config.envs_per_agent))
+
+    def request(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The observations (and states) the next prediction is for."""
+        return self.agent.observations_to_predict(), self.agent.states_to_predict()
+
+    def act(self, probabilities: np.ndarray, values: np.ndarray, policy_version: int,
+            epsilon: float, states: np.ndarray | None,
+            reward_statistics: np.ndarray | None) -> AgentReport:
+        """Steps every environment on a prediction (`GA3CAgent.act`); returns the report."""
+        if reward_statistics is not None:
+            self.rewards.load(reward_statistics)
+        experience, transition = self.agent.act(probabilities, values, policy_version,
+                                                epsilon, states)
+        tally = EpisodeTally()
+        tally.add_steps(self.agent.num_envs)
+        tally.add_episodes(transition.episode_returns, transition.episode_lengths)
+        return AgentReport(experience, tally, *self.request(),
+                           None if self.rewards is None else self.rewards.take_sums())
+
+    def close(self) -> None:
+        """Closes the agent's environments."""
+        self.agent.close()
+
+
 # Hosting ---------------------------------------------------------------------------------
 class _Counters:
     """Per-thread counters, read as deltas by the logging thread (no lock: one writer)."""
@@ -477,19 +535,22 @@ class GA3C(AsyncAlgorithm):
         config: GA3CConfig = self.config
         self.strategy = make_strategy(config.devices)
         with self.strategy.scope():
-            model = build_model(
-                network(config, self.action_spec, config.normalize_observations,
-                        observation_shape=self.observation_shape),
-                self.observation_shape)
+            model = policy_model(config, self.action_spec, self.observation_shape)
             optimizer = keras.optimizers.RMSprop(
                 config.learning_rate, rho=config.rho, epsilon=config.rms_epsilon)
             optimizer.build(model.trainable_variables)
         self.learner = Learner(model, optimizer, self.strategy, config, config.n_steps)
         self.predictor = Predictor(model)
-        self.agents = [GA3CAgent(index, config, state_size=model.state_size,
-                                 scale_rewards=self.reward_stream(config.envs_per_agent))
-                       for index in range(config.agents)]
+        if config.hosting == "threads":
+            self.agents = [GA3CAgent(index, config, state_size=model.state_size,
+                                     scale_rewards=self.reward_stream(config.envs_per_agent))
+                           for index in range(config.agents)]
         return model, optimizer
+
+    def _role_specs(self) -> list[RoleSpec]:
+        return [RoleSpec(f"ga3c-agent-{index}", "tfa3c.algorithms.ga3c:HostedGA3CAgent",
+                         (index, self.config, self.model.state_size))
+                for index in range(self.config.agents)]
 
     def _start_threads(self) -> None:
         for index in range(self.config.trainers):
@@ -501,6 +562,9 @@ class GA3C(AsyncAlgorithm):
         for agent in self.agents:
             self.supervisor.start(f"ga3c-agent-{agent.index}",
                                   lambda agent=agent: self._run_agent(agent))
+        for index, role in enumerate(self.roles):  # hosted agents: a thread here drives each
+            self.supervisor.start(role.name,
+                                  lambda index=index, role=role: self._drive_agent(index, role))
 
     def _get(self, source, block: bool = True):
         """The next item of `source`, or None once the stop event is set."""
@@ -530,6 +594,28 @@ class GA3C(AsyncAlgorithm):
                 statistics.add_episodes(transition.episode_returns, transition.episode_lengths)
             if experience is not None:
                 self._put_experience(experience)
+
+    def _drive_agent(self, index: int, role: RemoteRole) -> None:
+        """The learner's side of a hosted agent: predictions out, steps and experience in."""
+        statistics, config = self.statistics, self.config
+        requests, responses = self.prediction_queue, self.response_queues[index]
+        observations, states = role.call("request")
+        while not self.stop_event.is_set():
+            requests.put((index, observations, states))
+            response = self._get(responses)
+            if response is None:
+                return
+            probabilities, values, next_states, version = response
+            epsilon = epsilon_at(config, statistics.env_steps)
+            rewards = (None if self.reward_normalizer is None
+                       else self.reward_normalizer.snapshot())
+            report: AgentReport = role.call("act", probabilities, values, version, epsilon,
+                                            next_states, rewards)
+            report.tally.report_to(statistics)
+            self.absorb_statistics(None, report.reward_sums)
+            if report.experience is not None:
+                self._put_experience(report.experience)
+            observations, states = report.observations, report.states
 
     def _put_experience(self, experience: Experience) -> None:
         while not self.stop_event.is_set():

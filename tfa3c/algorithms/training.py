@@ -27,9 +27,11 @@ from tfa3c.algorithms.config import ENCODERS, TrainConfig, cpu_count
 from tfa3c.checkpoints import Checkpointer
 from tfa3c.envs import env_spaces, is_pixels, reward_threshold
 from tfa3c.errors import ConfigError, TrainingError, UserInputError, first_line
+from tfa3c.hosting.roles import RemoteRole, RoleDied, RoleFailed, RoleSpec, close_roles, start_roles
 from tfa3c.hosting.threads import ThreadSupervisor
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
-from tfa3c.policies.distributions import action_spec
+from tfa3c.policies.actor_critic import build_model, network
+from tfa3c.policies.distributions import ActionSpec, action_spec
 from tfa3c.policies.encoders import PIXEL_ENCODERS
 from tfa3c.policies.normalization import RewardNormalizer
 from tfa3c.progress import ProgressReporter
@@ -90,6 +92,51 @@ def check_writable(logdir: str) -> None:
                 os.rmdir(path)
 
 
+def policy_model(config: TrainConfig, spec: ActionSpec | None = None,
+                 observation_shape: tuple[int, ...] | None = None) -> keras.Model:
+    """The built actor-critic `config` asks for, for its environment's spaces.
+
+    `spec` and `observation_shape` are looked up from the environment when not given
+    (a role in another process builds its own copy of the network this way).
+    """
+    if spec is None or observation_shape is None:
+        observation_space, action_space = env_spaces(config.env_id, config.env_kwargs)
+        observation_shape = tuple(int(d) for d in observation_space.shape)
+        spec = action_spec(config.env_id, action_space)
+    return build_model(network(config, spec, config.normalize_observations,
+                               observation_shape=observation_shape), observation_shape)
+
+
+def reward_stream(config: TrainConfig, normalizer: RewardNormalizer | None, num_envs: int):
+    """A function scaling one actor's rewards `(rewards, dones) -> scaled`.
+
+    With `clip_rewards`, rewards are first clipped to their sign; then `reward_scale`,
+    then (with a `normalizer`) division by the running spread of the discounted
+    return (`RewardNormalizer`). Episode returns are counted before any of these, from
+    the environment's own rewards.
+    """
+    scale, clip = config.reward_scale, config.clip_rewards
+
+    def prepared(rewards):
+        return (np.sign(rewards) if clip else rewards) * scale
+
+    if normalizer is None:
+        return lambda rewards, dones: prepared(rewards)
+    stream = normalizer.stream(num_envs)
+    return lambda rewards, dones: stream(prepared(rewards), dones)
+
+
+def hosted_tf_threads(config: TrainConfig, roles: int, pixels: bool) -> int:
+    """TensorFlow threads per op for a role in a process of its own.
+
+    Vectors: one (per-call overhead is the cost, and the roles use the cores). Images:
+    the cores shared out among the roles, as convolutions are real work.
+    """
+    if config.tf_threads is not None:
+        return config.tf_threads
+    return max(1, cpu_count() // max(roles, 1)) if pixels else 1
+
+
 class AsyncAlgorithm:
     """Base class of A3C and GA3C.
 
@@ -130,6 +177,10 @@ class AsyncAlgorithm:
             raise ConfigError(
                 f"invalid encoder={config.encoder!r}: {config.env_id} observes {what} "
                 f"{self.observation_shape}; allowed: {', '.join(allowed)}")
+        if config.hosting == "ray":  # a missing Ray or a wrong address fails here, at once
+            from tfa3c.hosting.ray_cluster import connect
+
+            connect(config.ray_address)
         self.reward_threshold = (config.target_return if config.target_return is not None
                                  else reward_threshold(config.env_id))
         self.stop_event = threading.Event()
@@ -140,6 +191,7 @@ class AsyncAlgorithm:
             on_solved=self._on_solved, on_budget=lambda: self.request_stop("max_steps"))
         self.metrics = MetricAccumulator()
         self.supervisor = ThreadSupervisor(self.stop_event)
+        self.roles: list[RemoteRole] = []  # hosted roles, while `learn` runs
         self.logdir = config.logdir or default_logdir(self.algo, config.env_id, config.seed)
         check_writable(self.logdir)  # before anything is built or written
         if not config.resume and has_checkpoints(self.logdir):
@@ -162,22 +214,58 @@ class AsyncAlgorithm:
             self.statistics.restore(counters)
 
     def reward_stream(self, num_envs: int):
-        """A function scaling one actor's rewards `(rewards, dones) -> scaled`.
+        """One actor's reward scaling, sharing this run's statistics (see `reward_stream`)."""
+        return reward_stream(self.config, self.reward_normalizer, num_envs)
 
-        With `clip_rewards`, rewards are first clipped to their sign; then `reward_scale`,
-        then (with `normalize_rewards`) division by the running spread of the
-        discounted return (`RewardNormalizer`). Episode returns are counted before any of
-        these, from the environment's own rewards.
+    # Roles in other processes or hosts (hosting "processes" or "ray") -----------------
+    def shared_statistics(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The observation and reward statistics a hosted role acts and scales with."""
+        normalizer = getattr(self.model, "normalizer", None)
+        return (None if normalizer is None else normalizer.snapshot(),
+                None if self.reward_normalizer is None else self.reward_normalizer.snapshot())
+
+    def absorb_statistics(self, observation_moments, reward_sums) -> None:
+        """Merges what a hosted role's actors saw into this run's running statistics."""
+        if observation_moments is not None:
+            self.model.normalizer.merge(*observation_moments)
+        if reward_sums is not None and self.reward_normalizer is not None:
+            self.reward_normalizer.merge(reward_sums)
+
+    def _role_specs(self) -> list[RoleSpec]:
+        """The roles to host in other processes or on Ray (hosting other than threads)."""
+        return []
+
+    def _start_roles(self) -> None:
+        """Starts the hosted roles before the clock starts (building them takes seconds).
+
+        Raises:
+            TrainingError: a role could not be built (those started are closed).
         """
-        scale, clip = self.config.reward_scale, self.config.clip_rewards
+        if self.config.hosting == "threads":
+            return
+        try:
+            self.roles = start_roles(self.config.hosting, self._role_specs(),
+                                     self.config.ray_address)
+        except (RoleFailed, RoleDied) as error:
+            self._disconnect()
+            raise TrainingError(f"could not start the {self.config.hosting} roles: {error}"
+                                ) from error
+        except BaseException:
+            self._disconnect()
+            raise
 
-        def prepared(rewards):
-            return (np.sign(rewards) if clip else rewards) * scale
+    def _close_roles(self) -> None:
+        roles, self.roles = self.roles, []
+        try:
+            close_roles(roles)
+        finally:
+            self._disconnect()
 
-        if self.reward_normalizer is None:
-            return lambda rewards, dones: prepared(rewards)
-        stream = self.reward_normalizer.stream(num_envs)
-        return lambda rewards, dones: stream(prepared(rewards), dones)
+    def _disconnect(self) -> None:
+        if self.config.hosting == "ray":
+            from tfa3c.hosting.ray_cluster import disconnect
+
+            disconnect()
 
     # Subclass interface -------------------------------------------------------------
     def _build(self) -> tuple[keras.Model, keras.optimizers.Optimizer]:
@@ -289,7 +377,12 @@ class AsyncAlgorithm:
         """
         config = self.config
         self._write_run_config()
-        logs = RunLogs(self.logdir)
+        self._start_roles()
+        try:
+            logs = RunLogs(self.logdir)
+        except BaseException:
+            self._close_roles()
+            raise
         reporter = ProgressReporter(config.progress_bar, config.max_steps)
         previous_handlers = self._install_signal_handlers()
         statistics = self.statistics
@@ -325,7 +418,10 @@ class AsyncAlgorithm:
             finally:
                 reporter.close()
                 logs.close()
-                self._close()
+                try:
+                    self._close()
+                finally:
+                    self._close_roles()
         problem = (f"{type(self.finish_error).__name__}: {first_line(self.finish_error)}"
                    if self.finish_error is not None else "")
         saved = (f"the final checkpoint failed: {problem}" if self.final_checkpoint is None

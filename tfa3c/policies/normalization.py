@@ -32,6 +32,7 @@ class ObservationNormalizer(keras.layers.Layer):
         self.epsilon = float(epsilon)
         self._shadow: np.ndarray | None = None  # float64 copy of `statistics`
         self._update_lock = threading.Lock()
+        self._unsent: list = [0, 0.0, 0.0]  # rows, sum, sum of squares since take_moments
 
     def build(self, observations_shape) -> None:  # noqa: D102
         self.size = int(observations_shape[-1])
@@ -67,29 +68,62 @@ class ObservationNormalizer(keras.layers.Layer):
 
     def update(self, observations: np.ndarray) -> None:
         """Merges a batch `[rows, obs]` into the running statistics (one assignment)."""
-        if observations.shape[0]:
-            with self._update_lock:
-                self._merge(observations)
-
-    def _merge(self, observations: np.ndarray) -> None:
         rows = observations.shape[0]
-        # The first update copies the variable: a resume restores the checkpoint before
-        # training starts, so before any update.
-        if self._shadow is None:
-            self._shadow = self.statistics.numpy().astype(np.float64)
-        size = self.size
-        old_mean, old_variance = self._shadow[:size], self._shadow[size:2 * size]
-        count = self._shadow[-1]
-        mean = observations.mean(axis=0, dtype=np.float64)
-        variance = observations.var(axis=0, dtype=np.float64)
-        total = count + rows
-        delta = mean - old_mean
-        self._shadow = np.concatenate([
-            old_mean + delta * (rows / total),
-            (old_variance * count + variance * rows + np.square(delta) * count * rows / total)
-            / total,
-            [total]])
-        self.statistics.assign(self._shadow.astype(np.float32))
+        if rows:
+            mean = observations.mean(axis=0, dtype=np.float64)
+            variance = observations.var(axis=0, dtype=np.float64)
+            self.merge(rows, mean, variance)
+            with self._update_lock:  # what a hosted worker sends on (`take_moments`)
+                unsent = self._unsent
+                unsent[0] += rows
+                unsent[1] = unsent[1] + mean * rows
+                unsent[2] = unsent[2] + (variance + np.square(mean)) * rows
+
+    def merge(self, rows: float, mean: np.ndarray, variance: np.ndarray) -> None:
+        """Merges `rows` observations, given by their mean and variance (one assignment)."""
+        with self._update_lock:
+            # The first merge copies the variable: a resume restores the checkpoint
+            # before training starts, so before any merge.
+            if self._shadow is None:
+                self._shadow = self.statistics.numpy().astype(np.float64)
+            size = self.size
+            old_mean, old_variance = self._shadow[:size], self._shadow[size:2 * size]
+            count = self._shadow[-1]
+            total = count + rows
+            delta = mean - old_mean
+            self._shadow = np.concatenate([
+                old_mean + delta * (rows / total),
+                (old_variance * count + variance * rows
+                 + np.square(delta) * count * rows / total) / total,
+                [total]])
+            self.statistics.assign(self._shadow.astype(np.float32))
+
+    def take_moments(self) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """Rows, mean and variance of the observations `update` saw since the last call.
+
+        A worker in another process sends these to the learner, which `merge`s them
+        into the global statistics; None if there were none.
+        """
+        with self._update_lock:
+            rows, sums, squares = self._unsent
+            self._unsent = [0, 0.0, 0.0]
+        if not rows:
+            return None
+        mean = sums / rows
+        return float(rows), mean, np.maximum(squares / rows - np.square(mean), 0.0)
+
+    def load(self, statistics: np.ndarray) -> None:
+        """Replaces the statistics by `statistics` (the learner's, `[2 obs + 1]`)."""
+        with self._update_lock:
+            self._shadow = np.asarray(statistics, np.float64).copy()
+            self.statistics.assign(self._shadow.astype(np.float32))
+
+    def snapshot(self) -> np.ndarray:
+        """The current statistics, `[2 obs + 1]` float64 (for a worker to `load`)."""
+        with self._update_lock:
+            if self._shadow is None:
+                return self.statistics.numpy().astype(np.float64)
+            return self._shadow.copy()
 
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
@@ -134,6 +168,7 @@ class RewardNormalizer:
                                       name="reward_statistics")
         self._shadow: np.ndarray | None = None
         self._lock = threading.Lock()
+        self._unsent = np.zeros(3)  # rows, sum, sum of squares since take_sums
 
     @property
     def std(self) -> float:
@@ -159,12 +194,40 @@ class RewardNormalizer:
             old_mean, old_variance, count = self._shadow
             merged = count + rows
             delta = mean - old_mean
+            self._unsent += (rows, total, total_squares)
             self._shadow = np.array([
                 old_mean + delta * rows / merged,
                 (old_variance * count + variance * rows + delta**2 * count * rows / merged)
                 / merged,
                 merged])
             return float(np.sqrt(self._shadow[1] + self.epsilon)), float(merged)
+
+    def merge(self, sums: np.ndarray) -> None:
+        """Merges returns given as `[rows, sum, sum of squares]` (from `take_sums`)."""
+        if sums[0]:
+            self._merge(*(float(value) for value in sums))
+
+    def take_sums(self) -> np.ndarray:
+        """`[rows, sum, sum of squares]` of the returns merged since the last call.
+
+        A worker or agent in another process sends these to the learner, which
+        `merge`s them into the global statistics and sends those back (`load`).
+        """
+        with self._lock:
+            sums, self._unsent = self._unsent, np.zeros(3)
+        return sums
+
+    def load(self, statistics: np.ndarray) -> None:
+        """Replaces the statistics by `statistics` (`[mean, variance, count]`, the learner's)."""
+        with self._lock:
+            self._shadow = np.asarray(statistics, np.float64).copy()
+
+    def snapshot(self) -> np.ndarray:
+        """The current `[mean, variance, count]` (for another process to `load`)."""
+        with self._lock:
+            if self._shadow is None:
+                return self.statistics.numpy().astype(np.float64)
+            return self._shadow.copy()
 
     def sync(self) -> None:
         """Writes the running statistics to `statistics` (before a checkpoint)."""
