@@ -555,3 +555,65 @@ def test_a_stuck_peer_is_stopped_and_its_finished_seeds_count(tmp_path, monkeypa
     entry = json.loads(json_path.read_text())["envs"]["Acrobot-v1"]
     assert entry["budget"] == 5.0
     assert [run["seed"] for run in entry["peer"]["runs"]] == [0]
+
+
+def hosting_data(pair_threads, pair_processes):
+    """A hosting benchmark's JSON with round figures, as `benchmarks/hosting.py` writes it."""
+    def run(env, algo, hosting, count, rate):
+        return {"env": env, "algo": algo, "hosting": hosting, "count": count,
+                "steps_per_second": rate}
+
+    throughput = [run("CartPole-v1", "a3c", h, 2, r)
+                  for h, r in (("threads", 20_000), ("processes", 40_000), ("ray", 30_000))]
+    throughput += [run("ALE/Pong-v5", algo, h, 2, r) for algo in ("a3c", "ga3c")
+                   for h, r in (("threads", 1_000), ("processes", 1_400), ("ray", 900))]
+    throughput += [run("CartPole-v1", "ga3c", h, 2, 10_000) for h in ("threads", "processes",
+                                                                       "ray")]
+    sizes = {"CartPole-v1": {"a3c": {"out": 1000, "back": 100, "rollout_steps": 640},
+                             "ga3c": {"out": 256, "back": 192, "step_envs": 16}},
+             "ALE/Pong-v5": {"a3c": {"out": 1000, "back": 1000, "rollout_steps": 80},
+                             "ga3c": {"out": 256, "back": 192, "step_envs": 16}}}
+    trips = {env: {algo: {"threads": 0.0, "processes": 0.002, "ray": 0.004} for algo in algos}
+             for env, algos in sizes.items()}
+    return {"meta": {"command": "python benchmarks/hosting.py", "date": "2026-11-25",
+                     "cpu_count": 2},
+            "messages": {"sizes": sizes, "round_trip_seconds": trips,
+                         "apply_seconds": {"CartPole-v1": 0.001, "ALE/Pong-v5": 0.009}},
+            "throughput": throughput,
+            "pair": [{"hosting": "threads", "steps_per_second": r} for r in (10, 30, 20)]
+            + [{"hosting": "processes", "steps_per_second": r} for r in (pair_processes,) * 3],
+            "solve": [{"algo": a, "hosting": h, "seed": s, "solved": True, "seconds": t}
+                      for a in ("a3c", "ga3c") for s in range(3)
+                      for h, t in (("threads", 4.0), ("ray", 5.0 if a == "a3c" else 7.0))]}
+
+
+@pytest.mark.parametrize("pair_processes, verdict", [(28, "met"), (27, "missed")])
+def test_hosting_section_judges_the_targets_and_projects_from_the_figures(
+        tmp_path, pair_processes, verdict):
+    from tfa3c.benchmarking import hosting
+
+    section = hosting.render_section(hosting_data(20, pair_processes), "results/x.hosting.json")
+    # The pair is judged on medians (threads 10, 30, 20 -> 20): 28 / 20 = 1.4.
+    assert (f"| A3C, 2 worker processes >= 1.4x 2 worker threads (CartPole-v1, env steps/s, "
+            f"median of 3) | {pair_processes} / 20 = {pair_processes / 20:.2f}x | {verdict} |"
+            in section)
+    assert "| A3C time to solve CartPole-v1 with Ray <= 1.5x threads (median s) | " \
+           "5.0 / 4.0 = 1.25x | met |" in section
+    assert "7.0 / 4.0 = 1.75x | missed |" in section
+    assert "| A3C Pong env steps/s with processes >= 1.3x threads (best over 1, 2, 4) | " \
+           "1,400 / 1,000 = 1.40x | met |" in section
+    # Per core 40,000 / 2; the learner's cap 640 / (1 ms + 1 ms) = 320,000, above 16 cores.
+    assert "| CartPole-v1 | 16 cores, processes | 20,000 | 320,000 | 320,000 | 320,000 | " \
+           "1.00x |" in section
+    # Pong: 80 / (9 + 1 ms) = 8,000 caps 16 x 700 = 11,200.
+    assert "| ALE/Pong-v5 | 16 cores, processes | 700 | 11,200 | 8,000 | 8,000 | 0.71x |" \
+        in section
+    assert "What stops ALE/Pong-v5 short of linear: the one learner." in section
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "2026-11-25-000000.hosting.json").write_text(json.dumps(hosting_data(20, 28)))
+    text = "# Benchmark results\n\nabove\n" + hosting.latest_section(results, tmp_path) + "below\n"
+    from tfa3c.benchmarking.soak import replace_section
+
+    replaced = replace_section(text, "NEW", hosting.SECTION_START, hosting.SECTION_END)
+    assert replaced == "# Benchmark results\n\nabove\n\nNEW\nbelow\n"

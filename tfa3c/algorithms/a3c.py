@@ -392,10 +392,14 @@ class GlobalLearner:
         optimizer: the shared optimizer, built on the model's variables.
         updates_per_apply: how many gradients (a worker's update groups) one `apply`
             call receives, stacked on a leading axis, and applies one after another.
+        jit_compile: compile the apply with XLA. For small networks the apply is many
+            tiny ops, and XLA fuses them: 16 Adam steps of CartPole's LSTM 16 took
+            0.54 ms instead of 1.69 (the same weights to 3e-8), for 2.5 s more
+            start-up. The Pong network's apply (4.5 ms) gained nothing.
     """
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                 updates_per_apply: int = 1):
+                 updates_per_apply: int = 1, jit_compile: bool = False):
         self.model = model
         self.optimizer = optimizer
         self.updates_per_apply = updates_per_apply
@@ -403,8 +407,8 @@ class GlobalLearner:
         specs = [tf.TensorSpec((updates_per_apply, *v.shape), v.dtype)
                  for v in model.trainable_variables]
         # Traced before any thread calls them; concrete functions skip argument binding.
-        self._apply = tf.function(self._apply_gradients,
-                                  input_signature=[specs]).get_concrete_function()
+        self._apply = tf.function(self._apply_gradients, input_signature=[specs],
+                                  jit_compile=jit_compile).get_concrete_function()
         self._snapshot = tf.function(self._flat_weights).get_concrete_function()
         if int(optimizer.iterations.numpy()) == 0:
             # A function's first run also optimizes its graph (~0.6 s): done now, off the
@@ -477,7 +481,10 @@ class A3C(AsyncAlgorithm):
                                                first.policy, stream())
                                      for index in range(1, config.workers))]
         groups = update_groups(config.envs_per_worker, config.envs_per_update)
-        self.learner = GlobalLearner(model, optimizer, len(groups))
+        # The learner applies every worker's gradients in turn: with processes or Ray
+        # its apply is what the workers wait for and what bounds their number.
+        self.learner = GlobalLearner(model, optimizer, len(groups),
+                                     jit_compile=not model.pixels)
         return model, optimizer
 
     def _role_specs(self) -> list[RoleSpec]:

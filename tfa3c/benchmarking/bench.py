@@ -734,14 +734,15 @@ def run(args: argparse.Namespace) -> int:
     json_path = results_dir / f"{stamp}.json"
     _write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     results_md = out / "RESULTS.md"
-    from tfa3c.benchmarking import soak
+    from tfa3c.benchmarking import hosting, soak
     from tfa3c.benchmarking import suite as bench_suite
 
-    # The suite (`--suite`) and the soak benchmark (benchmarks/soak.py) run on their own;
-    # their newest sections stay.
+    # The suite (`--suite`), the soak and the hosting benchmarks (benchmarks/soak.py,
+    # benchmarks/hosting.py) run on their own; their newest sections stay.
     _write_atomic(results_md, render_results(data, _relative(json_path, out))
                   + bench_suite.latest_section(results_dir, out)
-                  + soak.latest_section(results_dir, out))
+                  + soak.latest_section(results_dir, out)
+                  + hosting.latest_section(results_dir, out))
     print(f"results: {json_path}", flush=True)
     print(f"report: {results_md} ({data['meta']['total_seconds']:.0f} s in all)", flush=True)
     return 0

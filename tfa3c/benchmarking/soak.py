@@ -182,11 +182,15 @@ def latest_section(results_dir: pathlib.Path, out: pathlib.Path) -> str:
     return "\n" + section + "\n"
 
 
-def replace_section(text: str, section: str) -> str:
-    """`text` with its soak section replaced by `section` (appended if it has none)."""
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        tail = rest.split(SECTION_END, 1)[1]
+def replace_section(text: str, section: str, start: str = SECTION_START,
+                    end: str = SECTION_END) -> str:
+    """`text` with its section between `start` and `end` replaced by `section`.
+
+    Appended if `text` has no such section (the soak's, unless other markers are given).
+    """
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1]
         return head + section.strip() + tail
     return text.rstrip() + "\n\n" + section.strip() + "\n"
 

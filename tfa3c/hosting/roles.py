@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 
 class RoleFailed(RuntimeError):
     """A hosted role raised an error; the message names the role and the error."""
@@ -103,6 +105,19 @@ class RoleServer:
         close = getattr(self.role, "close", None)
         if close is not None:
             close()
+
+
+class Echo:
+    """A role that only answers: what `benchmarks/hosting.py` times messages with."""
+
+    def __init__(self):
+        self._replies: dict[int, np.ndarray] = {}
+
+    def exchange(self, payload: Any, reply_bytes: int) -> np.ndarray:
+        """Takes `payload` (sent here) and returns `reply_bytes` bytes (sent back)."""
+        if reply_bytes not in self._replies:
+            self._replies[reply_bytes] = np.ones(reply_bytes, np.uint8)
+        return self._replies[reply_bytes]
 
 
 def unwrap(name: str, reply: tuple[str, Any]) -> Any:

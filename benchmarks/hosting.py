@@ -1,0 +1,12 @@
+"""Hosting benchmark: `python benchmarks/hosting.py [--counts 1,2,4] ...`.
+
+Throughput of threads, processes and Ray, message costs and a projection; see
+benchmarks/README.md and `--help`.
+"""
+
+import sys
+
+from tfa3c.benchmarking import hosting
+
+if __name__ == "__main__":
+    sys.exit(hosting.main())
