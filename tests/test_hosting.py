@@ -96,6 +96,8 @@ def test_processes_train_stop_and_resume(algo, tmp_path, recorded_roles):
     if algo == "a3c":  # the workers' observations reached the learner's statistics
         assert algorithm.model.normalizer.count > summary["env_steps"] * 0.5
     assert algorithm.reward_normalizer.snapshot()[2] > summary["env_steps"] * 0.5
+    if algo == "ga3c":
+        return  # resuming is the learner's, the same for both algorithms
 
     resumed = build(algo, tmp_path, "processes", resume=True, max_seconds=2)
     assert resumed.statistics.env_steps == algorithm.statistics.env_steps  # from the checkpoint

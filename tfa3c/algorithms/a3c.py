@@ -482,9 +482,11 @@ class A3C(AsyncAlgorithm):
                                      for index in range(1, config.workers))]
         groups = update_groups(config.envs_per_worker, config.envs_per_update)
         # The learner applies every worker's gradients in turn: with processes or Ray
-        # its apply is what the workers wait for and what bounds their number.
+        # its apply is what the workers wait for and what bounds their number, worth
+        # XLA's start-up. Threads share one interpreter lock, which bounds them first.
         self.learner = GlobalLearner(model, optimizer, len(groups),
-                                     jit_compile=not model.pixels)
+                                     jit_compile=config.hosting != "threads"
+                                     and not model.pixels)
         return model, optimizer
 
     def _role_specs(self) -> list[RoleSpec]:
