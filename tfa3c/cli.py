@@ -222,15 +222,17 @@ def user_errors(prog: str = "tfa3c") -> Iterator[None]:
         raise SystemExit(EXIT_USER_ERROR) from None
 
 
-def quiet_tensorflow() -> None:
+def quiet_tensorflow(inherited: bool = False) -> None:
     """Imports TensorFlow without its C++ start-up chatter on stderr.
 
     TF 2.21 prints absl and CUDA-stub lines at import even with
     TF_CPP_MIN_LOG_LEVEL=3, which would bury one-line errors; stderr is pointed at
     /dev/null for the import only (a Python exception still reaches the user). Set
-    TF_CPP_MIN_LOG_LEVEL yourself to see them.
+    TF_CPP_MIN_LOG_LEVEL yourself to see them. A role process (`inherited`) takes the
+    variable from the run that set it here, so it quiets the import either way.
     """
-    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    if "tensorflow" in sys.modules or ("TF_CPP_MIN_LOG_LEVEL" in os.environ
+                                       and not inherited):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"

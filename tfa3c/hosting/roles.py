@@ -77,7 +77,7 @@ class RoleServer:
     def __init__(self, spec: RoleSpec):
         from tfa3c.cli import quiet_tensorflow
 
-        quiet_tensorflow()  # its start-up chatter would be printed once per role
+        quiet_tensorflow(inherited=True)  # its start-up chatter, once per role
         self.name = spec.name
         self.role = spec.build()
         self._lock = threading.Lock()
