@@ -60,16 +60,21 @@ def recorded_roles(monkeypatch):
     return started
 
 
-def gone(pid, within=15.0):
-    """Whether process `pid` has ended (waiting up to `within` seconds)."""
+def ended(probe, within=15.0):
+    """Whether `probe()` raises ProcessLookupError within `within` seconds."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
+            probe()
         except ProcessLookupError:
             return True
         time.sleep(0.1)
     return False
+
+
+def gone(pid):
+    """Whether process `pid` has ended (waiting up to 15 s)."""
+    return ended(lambda: os.kill(pid, 0))
 
 
 def check_trained_and_stopped(algorithm, summary, before, roles, count):
@@ -141,15 +146,9 @@ def test_an_error_inside_a_hosted_worker_names_it_and_its_error(tmp_path):
     assert os.path.isfile(algorithm.final_checkpoint + ".index")
 
 
-def session_is_empty(pgid, within=15.0):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
+def session_is_empty(pgid):
+    """Whether every process of session `pgid` has ended (waiting up to 15 s)."""
+    return ended(lambda: os.killpg(pgid, 0))
 
 
 def start_cli_run(tmp_path, *options):

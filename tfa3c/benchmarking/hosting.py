@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from tfa3c.benchmarking.soak import replace_section
+from tfa3c.benchmarking.soak import newest_section, replace_section
 
 ENVS = ("CartPole-v1", "ALE/Pong-v5")
 HOSTINGS = ("threads", "processes", "ray")
@@ -399,18 +399,9 @@ def render_section(data: dict, json_name: str) -> str:
 
 def latest_section(results_dir: pathlib.Path, out: pathlib.Path) -> str:
     """The section for the newest hosting JSON under `results_dir` ("" if there is none)."""
-    paths = sorted(results_dir.glob(f"*{SUFFIX}"))
-    if not paths:
-        return ""
-    name = os.path.relpath(paths[-1], out)
-    try:
-        section = render_section(json.loads(paths[-1].read_text()), name)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        # A broken file must not cost the benchmark its report.
-        return (f"\n{SECTION_START}\n## Hosting: threads, processes, Ray\n\n{name} could not "
-                f"be read ({type(error).__name__}: {error}); rerun benchmarks/hosting.py\n"
-                f"{SECTION_END}\n")
-    return "\n" + section + "\n"
+    return newest_section(results_dir, out, SUFFIX, render_section,
+                          "Hosting: threads, processes, Ray", (SECTION_START, SECTION_END),
+                          "benchmarks/hosting.py")
 
 
 def main(argv: list[str] | None = None) -> int:

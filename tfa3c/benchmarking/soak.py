@@ -165,21 +165,31 @@ def render_section(data: dict[str, Any], json_name: str) -> str:
     return "\n".join(lines)
 
 
-def latest_section(results_dir: pathlib.Path, out: pathlib.Path) -> str:
-    """The section for the newest soak JSON under `results_dir` ("" if there is none)."""
-    paths = sorted(results_dir.glob(f"*{SUFFIX}"))
+def newest_section(results_dir: pathlib.Path, out: pathlib.Path, suffix: str, render,
+                   title: str, markers: tuple[str, str], script: str) -> str:
+    """The section `render(data, name)` makes of the newest `*suffix` JSON under `results_dir`.
+
+    "" if there is none; a note naming the file (between `markers`, under `title`) if it
+    cannot be read: a broken results file must not cost the benchmark its report.
+    """
+    paths = sorted(results_dir.glob(f"*{suffix}"))
     if not paths:
         return ""
     name = os.path.relpath(paths[-1], out)
     try:
-        data = json.loads(paths[-1].read_text())
-        section = render_section(data, name)
+        section = render(json.loads(paths[-1].read_text()), name)
     except (OSError, ValueError, KeyError, TypeError, StopIteration) as error:
-        # A broken soak file must not cost the benchmark its report.
-        return (f"\n{SECTION_START}\n## Soak: memory over a long run\n\n{name} could not be "
-                f"read ({type(error).__name__}: {error}); rerun benchmarks/soak.py\n"
-                f"{SECTION_END}\n")
+        start, end = markers
+        return (f"\n{start}\n## {title}\n\n{name} could not be read "
+                f"({type(error).__name__}: {error}); rerun {script}\n{end}\n")
     return "\n" + section + "\n"
+
+
+def latest_section(results_dir: pathlib.Path, out: pathlib.Path) -> str:
+    """The section for the newest soak JSON under `results_dir` ("" if there is none)."""
+    return newest_section(results_dir, out, SUFFIX, render_section,
+                          "Soak: memory over a long run", (SECTION_START, SECTION_END),
+                          "benchmarks/soak.py")
 
 
 def replace_section(text: str, section: str, start: str = SECTION_START,
