@@ -111,7 +111,8 @@ def test_processes_train_stop_and_resume(algo, tmp_path, recorded_roles):
     assert second["stop_reason"] == "max_seconds"
 
 
-@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
+# GA3C's kill takes the same path as A3C's (a driving thread's RoleDied): slow, for CI's budget.
+@pytest.mark.parametrize("algo", ["a3c", pytest.param("ga3c", marks=pytest.mark.slow)])
 def test_a_killed_process_stops_the_run_naming_it(algo, tmp_path, recorded_roles):
     algorithm = build(algo, tmp_path, "processes", max_seconds=60)
     killed = []
@@ -164,7 +165,10 @@ def start_cli_run(tmp_path, *options):
     return process
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+# SIGTERM's clean stop is the same as with threads (tests/test_resilience.py), and the
+# processes' end after a stop is checked by every run here: slow, for CI's budget.
+@pytest.mark.parametrize("sig", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+                                 signal.SIGKILL])
 def test_no_process_is_left_after_sigterm_or_kill_9_of_the_run(tmp_path, sig):
     process = start_cli_run(tmp_path)
     os.kill(process.pid, sig)  # the run's process only, as a supervisor would
