@@ -217,10 +217,13 @@ class HostedA3CWorker:
 
     def __init__(self, index: int, config: A3CConfig):
         from tfa3c.envs import env_spaces, is_pixels
+        from tfa3c.policies.distributions import action_spec
 
-        observation_space, _ = env_spaces(config.env_id, config.env_kwargs)
+        # The spaces once (an Atari id makes a vector environment to read them).
+        observation_space, action_space = env_spaces(config.env_id, config.env_kwargs)
         configure_threads(hosted_tf_threads(config, config.workers, is_pixels(observation_space)))
-        model = policy_model(config)
+        model = policy_model(config, action_spec(config.env_id, action_space),
+                             tuple(int(d) for d in observation_space.shape))
         self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
         self.worker = A3CWorker(index, config, model,
                                 scale_rewards=reward_stream(config, self.rewards,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,7 +79,6 @@ class RoleServer:
         quiet_tensorflow(inherited=True)  # its start-up chatter, once per role
         self.name = spec.name
         self.role = spec.build()
-        self._lock = threading.Lock()
 
     def pid(self) -> int:
         """This host's process id."""
@@ -93,8 +91,7 @@ class RoleServer:
         survive pickling, and the first line is what the run's error reports.
         """
         try:
-            with self._lock:
-                return "ok", getattr(self.role, method)(*args)
+            return "ok", getattr(self.role, method)(*args)
         except Exception as error:
             traceback.print_exc()
             lines = str(error).strip().splitlines()
