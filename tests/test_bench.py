@@ -435,18 +435,24 @@ def test_bench_refuses_an_environment_nothing_can_solve(tmp_path, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
-def suite_entry(times, peer_times, budget=100.0):
-    """A suite entry: per algorithm the seconds of its runs (None: not solved)."""
-    def runs(values):
+def suite_entry(times, peer_times, budget=100.0, returns=None):
+    """A suite entry: per algorithm the seconds of its runs (None: not solved).
+
+    `returns` gives an algorithm's (or "peer"'s) mean return at the stop; 1.0 otherwise.
+    """
+    returns = returns or {}
+
+    def runs(values, name):
         return [{"summary": {"solved": t is not None, "seconds": t or budget,
-                             "mean_return_100": 1.0, "env_steps": 1, "steps_per_second": 1.0}}
+                             "mean_return_100": returns.get(name, 1.0), "env_steps": 1,
+                             "steps_per_second": 1.0}}
                 for t in values]
 
     entry = {"budget": budget, "target": 0.0,
-             "algorithms": {algo: {"runs": runs(values), "stats": bench_figures.aggregate(
-                 runs(values))} for algo, values in times.items()}}
+             "algorithms": {algo: {"runs": runs(values, algo), "stats": bench_figures.aggregate(
+                 runs(values, algo))} for algo, values in times.items()}}
     if peer_times is not None:
-        peer_runs = [run["summary"] for run in runs(peer_times)]
+        peer_runs = [run["summary"] for run in runs(peer_times, "peer")]
         entry["peer"] = {"name": "SB3 A2C", "source": "x", "runs": peer_runs,
                          "stats": bench_figures.peer_aggregate(peer_runs)}
     return entry
@@ -466,6 +472,15 @@ def test_suite_verdict_counts_unsolved_runs_at_the_budget():
     assert check["ratios"] == {"a3c": 0.1, "ga3c": 0.9}
     assert check["faster_met"] and check["slower_met"] and check["all_solved"]
     assert not verdict(suite_entry({"a3c": [10]}, None))["faster_met"]
+    # Neither solves: a ratio of 1.0 keeps up only with a mean return at least the peer's.
+    check = verdict(suite_entry({"a3c": [10], "ga3c": [None]}, [None],
+                                returns={"ga3c": -1064.6, "peer": 50.8}))
+    assert check["ratios"]["ga3c"] == 1.0
+    assert check["behind_at_budget"] == {"a3c": False, "ga3c": True}
+    assert check["faster_met"] and not check["slower_met"]
+    check = verdict(suite_entry({"a3c": [10], "ga3c": [None]}, [None],
+                                returns={"ga3c": 60.0, "peer": 50.8}))
+    assert check["slower_met"] and not check["behind_at_budget"]["ga3c"]
 
 
 def test_suite_section_shows_each_environments_newest_run_before_the_soak(tmp_path):

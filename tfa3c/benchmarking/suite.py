@@ -175,10 +175,29 @@ def verdict(entry: dict[str, Any]) -> dict[str, Any]:
     known = sorted(r for r in ratios.values() if r is not None)
     all_solved = all(item["stats"]["solved"] == item["stats"]["runs"] > 0
                      for item in entry["algorithms"].values())
+    # Where neither the algorithm nor the peer solves (both medians at the budget), the
+    # time ratio is 1.0 whatever was learned: the issue then compares mean returns at
+    # the budget, so a ratio of 1.0 keeps up only with a median return at least the peer's.
+    behind = {algo: peer_time is not None and peer_time >= limit and t is not None
+              and t >= limit and not _at_least(_median_return(item["runs"]),
+                                                _median_return(peer["runs"]))
+              for (algo, t), item in zip(times.items(), entry["algorithms"].values(),
+                                         strict=True)}
     return {"median_seconds": times, "peer_median_seconds": peer_time, "ratios": ratios,
-            "all_solved": all_solved,
+            "all_solved": all_solved, "behind_at_budget": behind,
             "faster_met": bool(known) and known[0] <= FASTER_TARGET,
-            "slower_met": len(known) == len(ratios) > 0 and known[-1] <= SLOWER_TARGET}
+            "slower_met": (len(known) == len(ratios) > 0 and known[-1] <= SLOWER_TARGET
+                           and not any(behind.values()))}
+
+
+def _behind(check: dict[str, Any]) -> str:
+    names = [algo.upper() for algo, behind in check["behind_at_budget"].items() if behind]
+    return (f" ({' and '.join(names)} unsolved, with a lower median mean return at the "
+            "budget than the peer's)") if names else ""
+
+
+def _at_least(value: float | None, reference: float | None) -> bool:
+    return value is not None and (reference is None or value >= reference)
 
 
 def _median_return(runs: list[dict[str, Any]]) -> float | None:
@@ -207,7 +226,8 @@ def render_section(envs: dict[str, dict[str, Any]]) -> str:
              f"<= {FASTER_TARGET}x the peer's median time, the slower <= {SLOWER_TARGET}x. "
              "Each environment shows its newest measurement.", ""]
     for env_id, entry in envs.items():
-        check, source = entry["verdict"], entry["source"]
+        # Judged again by the current rules, so that older results read the same way.
+        check, source = verdict(entry), entry["source"]
         meta = source["meta"]
         lines += [f"### {env_id}", "",
                   f"- Command: `{meta['command']}` ({meta['date']}, {meta['cpu_count']} CPUs, "
@@ -238,7 +258,7 @@ def render_section(envs: dict[str, dict[str, Any]]) -> str:
         lines += ["", f"Targets: every run solved: {met[check['all_solved']]}; faster <= "
                       f"{FASTER_TARGET}x: {met[check['faster_met']] if peer else 'no peer'}; "
                       f"slower <= {SLOWER_TARGET}x: "
-                      f"{met[check['slower_met']] if peer else 'no peer'}.", ""]
+                      f"{met[check['slower_met']] if peer else 'no peer'}{_behind(check)}.", ""]
         if entry.get("curves"):
             lines += [f"![{env_id} learning curves]({entry['curves']})", ""]
     lines.append(SECTION_END)
