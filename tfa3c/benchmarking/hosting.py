@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from tfa3c.benchmarking.soak import newest_section, replace_section
+from tfa3c.benchmarking.report import newest_section
+from tfa3c.benchmarking.soak import replace_section
 
 ENVS = ("CartPole-v1", "ALE/Pong-v5")
 HOSTINGS = ("threads", "processes", "ray")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -269,3 +272,24 @@ def render_results(data: dict[str, Any], json_name: str) -> str:
               "```", meta["command"], "```", "",
               "See [README.md](README.md) for the peer and the options.", ""]
     return "\n".join(lines)
+
+
+# A section from the newest results file -------------------------------------------
+def newest_section(results_dir: pathlib.Path, out: pathlib.Path, suffix: str, render,
+                   title: str, markers: tuple[str, str], script: str) -> str:
+    """The section `render(data, name)` makes of the newest `*suffix` JSON under `results_dir`.
+
+    "" if there is none; a note naming the file (between `markers`, under `title`) if it
+    cannot be read: a broken results file must not cost the benchmark its report.
+    """
+    paths = sorted(results_dir.glob(f"*{suffix}"))
+    if not paths:
+        return ""
+    name = os.path.relpath(paths[-1], out)
+    try:
+        section = render(json.loads(paths[-1].read_text()), name)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration) as error:
+        start, end = markers
+        return (f"\n{start}\n## {title}\n\n{name} could not be read "
+                f"({type(error).__name__}: {error}); rerun {script}\n{end}\n")
+    return "\n" + section + "\n"

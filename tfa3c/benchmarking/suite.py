@@ -178,11 +178,11 @@ def verdict(entry: dict[str, Any]) -> dict[str, Any]:
     # Where neither the algorithm nor the peer solves (both medians at the budget), the
     # time ratio is 1.0 whatever was learned: the issue then compares mean returns at
     # the budget, so a ratio of 1.0 keeps up only with a median return at least the peer's.
-    behind = {algo: peer_time is not None and peer_time >= limit and t is not None
-              and t >= limit and not _at_least(_median_return(item["runs"]),
-                                                _median_return(peer["runs"]))
-              for (algo, t), item in zip(times.items(), entry["algorithms"].values(),
-                                         strict=True)}
+    peer_at_budget = peer_time is not None and peer_time >= limit
+    peer_return = _median_return(peer["runs"]) if peer_at_budget else None
+    behind = {algo: peer_at_budget and t is not None and t >= limit
+              and not _at_least(_median_return(entry["algorithms"][algo]["runs"]), peer_return)
+              for algo, t in times.items()}
     return {"median_seconds": times, "peer_median_seconds": peer_time, "ratios": ratios,
             "all_solved": all_solved, "behind_at_budget": behind,
             "faster_met": bool(known) and known[0] <= FASTER_TARGET,
