@@ -138,7 +138,7 @@ def test_training_replays_from_the_rollouts_initial_state(tmp_path, encoder):
     zeros = np.zeros_like(rollout.initial_h)
     zero_state = reference_gradients(model, worker.config, rollout, [0], (zeros, zeros))
     for got, want in zip(gradients, expected, strict=True):
-        np.testing.assert_allclose(got[0], want, atol=1e-5)  # the only update group
+        np.testing.assert_allclose(got[0], want, rtol=3e-5, atol=1e-5)  # the only update group
     assert max(np.abs(a - b).max() for a, b in zip(expected, zero_state, strict=True)) > 1e-6
 
 
@@ -161,7 +161,7 @@ def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path, o
     for index, envs in enumerate(worker.groups):
         expected = reference_gradients(model, worker.config, rollout, envs)
         for got, want in zip(gradients, expected, strict=True):
-            np.testing.assert_allclose(got[index], want, atol=1e-5)
+            np.testing.assert_allclose(got[index], want, rtol=3e-5, atol=1e-5)
 
     # The learner applies the three gradients one after another, in one call.
     reference = keras.optimizers.Adam(worker.config.learning_rate,
@@ -170,7 +170,8 @@ def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path, o
     reference.build(variables)
     for index in range(3):
         reference.apply([g[index] for g in gradients], variables)
-    after = algorithm.learner.apply(gradients)
+    after, applied = algorithm.learner.apply(gradients)
+    assert applied.all()
     np.testing.assert_allclose(after, np.concatenate([v.numpy().ravel() for v in variables]),
                                atol=1e-6)
 

@@ -211,6 +211,9 @@ def read_line(process, timeout):
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
 def test_a_second_ctrl_c_forces_the_exit(tmp_path, algo):
     algorithm = (A3C(a3c_config(tmp_path)) if algo == "a3c" else GA3C(ga3c_config(tmp_path)))
+    # A Python program's own Ctrl-C handler is what the run replaces (whatever an
+    # earlier test in this process left installed).
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = algorithm._install_signal_handlers()
     try:
         handler = signal.getsignal(signal.SIGINT)
@@ -221,6 +224,7 @@ def test_a_second_ctrl_c_forces_the_exit(tmp_path, algo):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        signal.signal(signal.SIGINT, outer)
 
 
 # Bad checkpoints and folders ----------------------------------------------------------------
@@ -334,8 +338,9 @@ def test_export_rebuilds_exactly_the_trained_network(algo, tmp_path, capsys):
             out = action(observation=tf.constant(step), **served)
             _, values, state = model.step(step, state)
             _, free_values, free_state = unclipped.step(step, free_state)
-            np.testing.assert_allclose(out["value"].numpy(), values.numpy(), atol=1e-5)
-            np.testing.assert_allclose(out["state_c"].numpy(), state[1].numpy(), atol=1e-5)
+            np.testing.assert_allclose(out["value"].numpy(), values.numpy(), rtol=3e-5, atol=1e-5)
+            np.testing.assert_allclose(out["state_c"].numpy(), state[1].numpy(), rtol=3e-5,
+                                       atol=1e-5)
             differs |= not np.allclose(free_values.numpy(), values.numpy(), atol=1e-4)
             served = {"state_h": out["state_h"], "state_c": out["state_c"]}
         assert np.abs(state[1].numpy()).max() == pytest.approx(0.5)
@@ -343,7 +348,7 @@ def test_export_rebuilds_exactly_the_trained_network(algo, tmp_path, capsys):
     else:
         out = action(observation=tf.constant(observations[0]))
         logits, values = model(observations[0])
-        np.testing.assert_allclose(out["value"].numpy(), values.numpy(), atol=1e-5)
+        np.testing.assert_allclose(out["value"].numpy(), values.numpy(), rtol=3e-5, atol=1e-5)
         np.testing.assert_allclose(out["probabilities"].numpy(),
                                    tf.nn.softmax(logits).numpy(), atol=1e-5)
         assert [layer.units for layer in model.torso.dense_layers] == [32, 8]

@@ -25,6 +25,7 @@ import numpy as np
 
 from tfa3c.envs import SteppedTogether, Transition
 from tfa3c.errors import EnvironmentSpecError, first_line
+from tfa3c.numerics import EnvironmentOutputError
 from tfa3c.policies.distributions import action_spec
 
 NAMESPACE = "ALE/"
@@ -133,7 +134,13 @@ class AtariGroup(SteppedTogether):
         """Steps every game; games that ended start again in the same step."""
         observations, rewards, terminated, truncated, info = self.env.step(
             np.asarray(actions, dtype=np.int64).reshape(-1))
+        self.steps_taken += 1
         truncated = truncated & ~terminated
+        # Frames are uint8 (always finite); the emulator's rewards are checked all the
+        # same. A game cannot be reset alone mid-step here, so nothing is skipped.
+        if self._non_finite(observations, rewards) is not None:
+            raise EnvironmentOutputError(f"{self.name}: {self.env_id} returned a non-finite "
+                                         "reward; Atari games cannot skip transitions")
         episode_returns, episode_lengths = self._count(rewards, terminated | truncated)
         finals = (info["final_obs"][truncated] if truncated.any() else
                   np.empty((0, *self.observation_shape), np.uint8))

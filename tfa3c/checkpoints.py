@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from tfa3c.errors import CheckpointError, first_line
 from tfa3c.layout import CHECKPOINT_FOLDER, NETWORK_FILE
+from tfa3c.numerics import NonFiniteError, describe_names, non_finite_variables
 from tfa3c.statistics import WINDOW, Counters
 
 
@@ -136,6 +137,7 @@ class Checkpointer:
                  keep: int = 3, extras: dict[str, tf.Variable] | None = None):
         self.directory = os.path.join(logdir, CHECKPOINT_FOLDER)
         self.model = model
+        self.optimizer = optimizer
         self.extras = dict(extras or {})
         self._env_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._episodes = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -153,8 +155,23 @@ class Checkpointer:
         """Writes `network.json` beside the checkpoints."""
         return write_network(self.directory, self.model)
 
+    def non_finite(self) -> list[str]:
+        """The saved variables (model, optimizer, extras) that hold a NaN or an infinity."""
+        return non_finite_variables([*self.model.variables, *self.optimizer.variables,
+                                     *self.extras.values()])
+
     def save(self, counters: Counters) -> str:
-        """Writes a checkpoint with `counters`, numbered by the env step count; returns its path."""
+        """Writes a checkpoint with `counters`, numbered by the env step count; returns its path.
+
+        Raises:
+            NonFiniteError: a variable holds a NaN or an infinity. Nothing is written,
+                so the checkpoints already there (the last finite one) stay.
+        """
+        bad = self.non_finite()
+        if bad:
+            raise NonFiniteError(
+                f"refused to write a checkpoint: non-finite values in {describe_names(bad)}; "
+                f"the last finite checkpoint is {self.manager.latest_checkpoint}")
         padded = np.zeros(WINDOW)
         padded[:len(counters.recent_returns)] = counters.recent_returns
         self._env_steps.assign(counters.env_steps)
@@ -207,6 +224,12 @@ class Checkpointer:
         except Exception as error:  # OpError, ValueError, AssertionError, IndexError, ...
             raise CheckpointError(f"checkpoint {path} is corrupt or does not fit this model: "
                                   f"{first_line(error)}") from None
+        bad = self.non_finite()
+        if bad:
+            raise CheckpointError(
+                f"checkpoint {path} holds non-finite values in {describe_names(bad)}; it "
+                "cannot be resumed: resume from an earlier, finite checkpoint (edit the "
+                "`checkpoint` file beside it) or start a new run")
         count = int(self._recent_count.numpy())
         counters = Counters(int(self._env_steps.numpy()), int(self._episodes.numpy()),
                             tuple(self._recent_returns.numpy()[:count].tolist()),

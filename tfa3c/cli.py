@@ -159,6 +159,13 @@ def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: s
                      help="where workers (A3C) or agents (GA3C) run: threads of this "
                           "process, processes of this machine, or ray actors "
                           "(default threads)")
+    run.add_argument("--non-finite", choices=("error", "skip"), default=None,
+                     help="a NaN or infinite observation or reward from the environment: "
+                          "stop the run (error, the default), or end that episode and "
+                          "skip the transition, counted and logged (skip)")
+    run.add_argument("--max-skipped-updates", type=_positive_int, default=None,
+                     help="updates in a row skipped for a non-finite loss or gradient "
+                          f"before the run stops (default {default('max_skipped_updates')})")
     run.add_argument("--ray-address", default=None,
                      help="with --hosting ray: the cluster to join (auto, or host:port "
                           "of `ray start --head`); default: a local Ray for this run")

@@ -12,6 +12,12 @@ import gymnasium as gym
 import numpy as np
 
 from tfa3c.errors import EnvironmentSpecError, first_line
+from tfa3c.numerics import (
+    NON_FINITE_MODES,
+    EnvironmentOutputError,
+    logger,
+    non_finite_entries,
+)
 from tfa3c.policies.distributions import action_spec, clip
 
 
@@ -154,17 +160,33 @@ def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None
         env.close()
 
 
-def make_group(env_id: str, num_envs: int, seed: int, env_kwargs: dict[str, Any] | None = None):
+def make_group(env_id: str, num_envs: int, seed: int, env_kwargs: dict[str, Any] | None = None,
+               *, name: str = "", non_finite: str = "error"):
     """`num_envs` seeded environments stepped together.
 
     An `EnvironmentGroup`, or for an Atari game a `tfa3c.atari.AtariGroup` on ale-py's
     C++ vector environment.
+
+    Args:
+        env_id: the environment id.
+        num_envs: how many environments.
+        seed: the first environment's seed (the others count up from it).
+        env_kwargs: the environment's keyword arguments.
+        name: the role that steps them, for error messages (e.g. `a3c-worker-0`).
+        non_finite: what a non-finite observation or reward does: "error" stops with
+            `EnvironmentOutputError`; "skip" ends that episode and drops the transition.
     """
     from tfa3c import atari
 
+    if non_finite not in NON_FINITE_MODES:
+        raise ValueError(f"invalid non_finite={non_finite!r}: must be one of "
+                         f"{', '.join(NON_FINITE_MODES)}")
     if atari.is_atari(env_id):
-        return atari.AtariGroup(env_id, num_envs, seed, env_kwargs)
-    return EnvironmentGroup(env_id, num_envs, seed, env_kwargs)
+        group = atari.AtariGroup(env_id, num_envs, seed, env_kwargs)
+    else:
+        group = EnvironmentGroup(env_id, num_envs, seed, env_kwargs)
+    group.name, group.non_finite = name or "environments", non_finite
+    return group
 
 
 def reward_threshold(env_id: str) -> float | None:
@@ -191,6 +213,8 @@ class Transition:
             at (rows align with `np.flatnonzero(truncated)`).
         episode_returns: Undiscounted returns of the episodes that ended this step.
         episode_lengths: Lengths of the episodes that ended this step.
+        skipped: Transitions dropped for a non-finite observation or reward (with
+            `non_finite="skip"`): their episodes were cut there and are not counted.
     """
 
     observations: np.ndarray
@@ -200,18 +224,23 @@ class Transition:
     final_observations: np.ndarray
     episode_returns: list[float]
     episode_lengths: list[int]
+    skipped: int = 0
 
 
 class SteppedTogether:
     """What every group of environments stepped in lockstep shares.
 
-    Its spaces, and the returns and lengths of its running episodes. Subclasses set
-    `observation_space`, `action_space`, `action_spec` and `observations` and call
-    `_start_counting(num_envs)`; `step` returns a `Transition`.
+    Its spaces, the returns and lengths of its running episodes, and the checks of what
+    the environments return. Subclasses set `observation_space`, `action_space`,
+    `action_spec` and `observations` and call `_start_counting(num_envs)`; `step`
+    returns a `Transition`.
     """
 
     observation_space: gym.Space
     action_spec: Any
+    env_id: str
+    name = "environments"  # the role stepping them (`make_group`)
+    non_finite = "error"
 
     @property
     def observation_shape(self) -> tuple[int, ...]:
@@ -226,15 +255,64 @@ class SteppedTogether:
     def _start_counting(self, num_envs: int) -> None:
         self._returns = np.zeros(num_envs)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self.steps_taken = 0  # steps of each environment since the group was made
+        self.skipped = 0  # transitions dropped for non-finite values (non_finite="skip")
 
-    def _count(self, rewards: np.ndarray, done: np.ndarray) -> tuple[list[float], list[int]]:
-        """Adds a step's rewards; returns and restarts the episodes that ended (`done`)."""
+    def _count(self, rewards: np.ndarray, done: np.ndarray,
+               dropped: np.ndarray | None = None) -> tuple[list[float], list[int]]:
+        """Adds a step's rewards; returns and restarts the episodes that ended (`done`).
+
+        Episodes cut for a non-finite value (`dropped`) restart without being counted.
+        """
         self._returns += rewards
         self._lengths += 1
-        returns, lengths = self._returns[done].tolist(), self._lengths[done].tolist()
+        counted = done if dropped is None else done & ~dropped
+        returns, lengths = self._returns[counted].tolist(), self._lengths[counted].tolist()
         self._returns[done] = 0.0
         self._lengths[done] = 0
         return returns, lengths
+
+    def _where(self, index: int) -> str:
+        return (f"{self.name}: environment {index} of {len(self._lengths)} ({self.env_id}) "
+                f"at its step {self.steps_taken}")
+
+    def _non_finite(self, observations: np.ndarray, rewards: np.ndarray) -> np.ndarray | None:
+        """The environments whose observation or reward is not finite, or None (the usual).
+
+        One reduction over each array (uint8 frames need none) keeps the common case
+        at a few microseconds a step.
+
+        Raises:
+            EnvironmentOutputError: with `non_finite="error"`, naming the first such environment.
+        """
+        floats = observations.dtype.kind == "f"
+        if np.isfinite(rewards).all() and (not floats or np.isfinite(observations).all()):
+            return None
+        rows = observations.reshape(len(observations), -1)
+        bad_observations = (~np.isfinite(rows)).any(axis=1) if floats else np.zeros(
+            len(rows), bool)
+        bad = bad_observations | ~np.isfinite(rewards)
+        if self.non_finite == "error":
+            index = int(np.flatnonzero(bad)[0])
+            what = []
+            if bad_observations[index]:
+                what.append(f"observation ({non_finite_entries(rows[index])})")
+            if not np.isfinite(rewards[index]):
+                what.append(f"reward ({rewards[index]})")
+            raise EnvironmentOutputError(
+                f"{self._where(index)} returned a non-finite {' and '.join(what)}; training "
+                "stops on non-finite values (--non-finite skip ends such an episode and "
+                "drops the transition instead)")
+        return bad
+
+    def _skip(self, bad: np.ndarray) -> None:
+        """Counts and logs the transitions `non_finite="skip"` drops."""
+        count = int(bad.sum())
+        self.skipped += count
+        for index in np.flatnonzero(bad):
+            logger.warning("%s returned a non-finite observation or reward: episode ended, "
+                           "transition skipped (%d skipped in all)", self._where(int(index)),
+                           self.skipped)
 
 
 class EnvironmentGroup(SteppedTogether):
@@ -254,18 +332,63 @@ class EnvironmentGroup(SteppedTogether):
         self.action_spec = action_spec(env_id, self.action_space)
         # Images stay uint8; vectors become float32, the network's input.
         self.dtype = np.uint8 if is_pixels(self.observation_space) else np.float32
-        self.observations = np.stack([
-            np.asarray(env.reset(seed=seed + index)[0], dtype=self.dtype)
-            for index, env in enumerate(self.envs)])
         self._start_counting(num_envs)
+        self.observations = self._stacked(
+            [env.reset(seed=seed + index)[0] for index, env in enumerate(self.envs)])
+        self._check_reset(range(num_envs))
 
     @property
     def num_envs(self) -> int:
         """Number of environments in the group."""
         return len(self.envs)
 
+    def _stacked(self, observations: list) -> np.ndarray:
+        """The environments' observations as one array, checked against the declared space.
+
+        Raises:
+            EnvironmentOutputError: an observation of another shape or kind than the space
+                declares, naming the environment, what it returned and what is allowed.
+        """
+        try:
+            stacked = np.asarray(observations, dtype=self.dtype)
+        except (ValueError, TypeError):
+            stacked = None
+        pixels = self.dtype == np.uint8  # images must be uint8 already: no silent wrap
+        if (stacked is None or stacked.shape[1:] != self.observation_shape
+                or (pixels and any(np.asarray(o).dtype != np.uint8 for o in observations))):
+            for index, observation in enumerate(observations):
+                self._check_fits(index, observation)
+            raise EnvironmentOutputError(f"{self._where(0)}: the observations do not stack "
+                                         f"into arrays of shape {self.observation_shape}")
+        return stacked
+
+    def _check_fits(self, index: int, observation) -> None:
+        """Raises EnvironmentOutputError unless `observation` has the space's shape and kind."""
+        array = np.asarray(observation)
+        kind_ok = (array.dtype == np.uint8 if self.dtype == np.uint8
+                   else array.dtype.kind in "biuf")
+        if array.shape != self.observation_shape or not kind_ok:
+            raise EnvironmentOutputError(
+                f"{self._where(index)} returned an observation of shape {array.shape} and "
+                f"dtype {array.dtype}; its observation space declares shape "
+                f"{self.observation_shape} and dtype {self.observation_space.dtype}")
+
+    def _check_reset(self, indices) -> None:
+        """A reset's observation must be finite even when transitions may be skipped."""
+        for index in indices:
+            observation = self.observations[index]
+            if observation.dtype.kind == "f" and not np.isfinite(observation).all():
+                raise EnvironmentOutputError(
+                    f"{self._where(index)} returned a non-finite observation "
+                    f"({non_finite_entries(observation)}) from reset")
+
     def step(self, actions: np.ndarray) -> Transition:
-        """Steps every environment with its action; resets those whose episode ended."""
+        """Steps every environment with its action; resets those whose episode ended.
+
+        Raises:
+            EnvironmentOutputError: an observation that does not fit the space, or (with
+                `non_finite="error"`) a non-finite observation or reward.
+        """
         # One pass over the environments, everything else on whole arrays: per
         # environment, only the step itself is Python (NumPy integer actions also skip
         # a conversion inside gymnasium's action check).
@@ -274,23 +397,32 @@ class EnvironmentGroup(SteppedTogether):
         else:  # Gaussian samples are trained on as drawn; the environment gets them clipped
             actions = clip(self.action_spec, np.asarray(actions, dtype=np.float32))
         results = [env.step(action) for env, action in zip(self.envs, actions, strict=True)]
-        observations = [result[0] for result in results]
+        self.steps_taken += 1
+        observations = self._stacked([result[0] for result in results])
         rewards = np.array([result[1] for result in results], dtype=np.float32)
         terminated = np.array([result[2] for result in results], dtype=bool)
         # A time limit hit on a terminal state is a termination.
         truncated = np.array([result[3] for result in results], dtype=bool) & ~terminated
+        bad = self._non_finite(observations, rewards)
+        if bad is not None:  # non_finite="skip": cut there, as a time limit would
+            self._skip(bad)
+            rewards[bad] = 0.0
+            terminated[bad] = False
+            truncated[bad] = True
+            # Bootstrapped from the observation the action was taken on, the last finite one.
+            observations[bad] = self.observations[bad]
         done = terminated | truncated
-        episode_returns, episode_lengths = self._count(rewards, done)
-        finals: list[np.ndarray] = []
+        episode_returns, episode_lengths = self._count(rewards, done, bad)
+        final_observations = observations[truncated]  # a copy: resets overwrite below
         for index in np.flatnonzero(done):
-            if truncated[index]:
-                finals.append(observations[index])
-            observations[index], _ = self.envs[index].reset()
-        self.observations = np.asarray(observations, dtype=self.dtype)
-        final_observations = (np.asarray(finals, dtype=self.dtype) if finals else
-                              np.empty((0, *self.observation_shape), dtype=self.dtype))
+            observation = self.envs[index].reset()[0]
+            self._check_fits(index, observation)
+            observations[index] = observation
+        self.observations = observations
+        if done.any():
+            self._check_reset(np.flatnonzero(done))
         return Transition(self.observations, rewards, terminated, truncated, final_observations,
-                          episode_returns, episode_lengths)
+                          episode_returns, episode_lengths, 0 if bad is None else int(bad.sum()))
 
     def close(self) -> None:
         """Closes every environment."""

@@ -30,7 +30,8 @@ The SavedModel holds only the model's weights and these graphs, written by Keras
 `ExportArchive`: it runs under `tf.saved_model.load(path)` in a process that never
 imports tfa3c or Keras, under the session-based loader that `saved_model_cli run`, TF
 Serving and the C API use, and in `keras.layers.TFSMLayer`. Every input is checked:
-a wrong rank or width is an error that names the input and the shape it must have.
+a wrong rank or width is an error that names the input and the shape it must have, and
+so is a NaN or an infinity (which would give NaN actions and values).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import tensorflow as tf
 from tfa3c.checkpoints import network_description
 from tfa3c.errors import UserInputError
 from tfa3c.layout import existing_versions
+from tfa3c.numerics import describe_names, non_finite_variables
 from tfa3c.policies import distributions
 from tfa3c.policies.distributions import ActionSpec
 
@@ -97,9 +99,16 @@ def _checked(tensor: tf.Tensor, name: str, width: int | tuple[int, ...],
     if batch is not None:  # the recurrent state goes with the observation's rows
         ok = tf.logical_and(ok, tf.equal(padded[-rank], batch))
         expected = f"{expected} with the same batch as observation"
-    check = tf.debugging.Assert(
-        ok, [f"{name} must have shape {expected} ({dtype}); got shape", shape])
-    with tf.control_dependencies([check]):
+    checks = [tf.debugging.Assert(
+        ok, [f"{name} must have shape {expected} ({dtype}); got shape", shape])]
+    if tensor.dtype.is_floating:  # a NaN in gives NaN actions and values out
+        with tf.control_dependencies(checks):  # the shape first: its message is clearer
+            rows = tf.reduce_all(tf.math.is_finite(
+                tf.reshape(tensor, [tf.shape(tensor)[0], -1])), axis=1)
+            checks.append(tf.debugging.Assert(
+                tf.reduce_all(rows), [f"{name} must be finite; got NaN or infinity in rows",
+                                      tf.where(tf.logical_not(rows))[:, 0]]))
+    with tf.control_dependencies(checks):
         return tf.identity(tensor)
 
 
@@ -198,6 +207,11 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
     if not model.built or not model.variables:
         raise UserInputError("the model has no weights yet: build it (tfa3c.policies.actor_critic."
                              "build_model) or train it before exporting")
+    bad = non_finite_variables(model.variables)
+    if bad:  # a server would act on NaN
+        raise UserInputError(f"refused to export: the weights hold non-finite values in "
+                             f"{describe_names(bad)}; export a checkpoint from before they "
+                             "went bad")
     lstm_units = int(model.state_size)
     from tfa3c import atari
 

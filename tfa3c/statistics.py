@@ -43,8 +43,13 @@ class EpisodeTally:
 
     def __init__(self):
         self.steps = 0
+        self.skipped = 0
         self.returns: list[float] = []
         self.lengths: list[int] = []
+
+    def add_skipped(self, count: int) -> None:
+        """Counts transitions dropped for non-finite values."""
+        self.skipped += count
 
     def add_steps(self, count: int) -> None:
         """Counts `count` environment steps."""
@@ -59,6 +64,8 @@ class EpisodeTally:
         """Adds what was counted to `statistics`."""
         statistics.add_steps(self.steps)
         statistics.add_episodes(self.returns, self.lengths)
+        if self.skipped:
+            statistics.add_skipped(self.skipped)
 
 
 class EpisodeStatistics:
@@ -82,6 +89,7 @@ class EpisodeStatistics:
         self._lock = threading.Lock()
         self.env_steps = 0
         self.episodes = 0
+        self.skipped_transitions = 0  # dropped for non-finite values (non_finite="skip")
         self.recent_returns: collections.deque[float] = collections.deque(maxlen=WINDOW)
         self.recent_lengths: collections.deque[int] = collections.deque(maxlen=WINDOW)
         self._pending: list[Episode] = []
@@ -93,6 +101,11 @@ class EpisodeStatistics:
         self.solved_env_steps: int | None = None
         self.solved_mean_return: float | None = None
         self._budget_signalled = False
+
+    def add_skipped(self, count: int) -> None:
+        """Counts transitions dropped for a non-finite observation or reward."""
+        with self._lock:
+            self.skipped_transitions += count
 
     def start_clock(self) -> None:
         """Marks the start of training: `seconds` and episode wall times count from here."""

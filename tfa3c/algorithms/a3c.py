@@ -78,7 +78,8 @@ class A3CWorker:
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_worker
         self.envs = make_group(config.env_id, config.envs_per_worker, base_seed,
-                               config.env_kwargs)
+                               config.env_kwargs, name=f"a3c-worker-{index}",
+                               non_finite=config.non_finite)
         self.spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
         self.scale_rewards = scale_rewards or fixed_reward_scale(config.reward_scale)
@@ -143,6 +144,8 @@ class A3CWorker:
             if statistics is not None:
                 statistics.add_steps(num_envs)
                 statistics.add_episodes(step.episode_returns, step.episode_lengths)
+                if step.skipped:
+                    statistics.add_skipped(step.skipped)
         live = ~(terminated[-1] | truncated[-1])
         if live.any():
             next_values[-1, live] = policy.step(current[live], h[live], c[live])[1]
@@ -409,39 +412,57 @@ class GlobalLearner:
         self._lock = threading.Lock()
         specs = [tf.TensorSpec((updates_per_apply, *v.shape), v.dtype)
                  for v in model.trainable_variables]
+        usable = tf.TensorSpec((updates_per_apply,), tf.bool)
         # Traced before any thread calls them; concrete functions skip argument binding.
-        self._apply = tf.function(self._apply_gradients, input_signature=[specs],
+        self._apply = tf.function(self._apply_gradients, input_signature=[specs, usable],
                                   jit_compile=jit_compile).get_concrete_function()
         self._snapshot = tf.function(self._flat_weights).get_concrete_function()
         if int(optimizer.iterations.numpy()) == 0:
             # A function's first run also optimizes its graph (~0.6 s): done now, off the
             # clock. Zero gradients leave the weights and a fresh Adam's zero moments as
             # they are; the step count is set back to 0.
-            self._apply([tf.zeros(spec.shape, spec.dtype) for spec in specs])
+            self._apply([tf.zeros(spec.shape, spec.dtype) for spec in specs],
+                        tf.ones(usable.shape, tf.bool))
             optimizer.iterations.assign(0)
 
     def _flat_weights(self):
         return tf.concat([tf.reshape(v, [-1]) for v in self.model.trainable_variables], 0)
 
-    def _apply_gradients(self, gradients):
+    def _apply_gradients(self, gradients, usable):
         # One optimizer step per group, in order (tf.function keeps the program order
-        # of these stateful updates).
+        # of these stateful updates). A step with a non-finite gradient is skipped
+        # whole: the weights and the optimizer's moments and step count stay as they were.
+        variables = self.model.trainable_variables
+        applied = []
         for update in range(self.updates_per_apply):
-            self.optimizer.apply([g[update] for g in gradients], self.model.trainable_variables)
-        return self._flat_weights()
+            step = [g[update] for g in gradients]
+            finite = tf.logical_and(usable[update], tf.reduce_all(
+                [tf.reduce_all(tf.math.is_finite(g)) for g in step]))
+            tf.cond(finite, lambda step=step: self.optimizer.apply(step, variables),
+                    lambda: None)
+            applied.append(finite)
+        return self._flat_weights(), tf.stack(applied)
 
-    def apply(self, gradients: list[tf.Tensor]) -> np.ndarray:
+    def apply(self, gradients: list[tf.Tensor], usable: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         """Optimizer steps on the global variables; returns the weights after them.
 
         Args:
             gradients: one tensor per variable, `[updates_per_apply, *variable.shape]`.
+            usable: `[updates_per_apply]` bool, False for a step to skip (e.g. one whose
+                loss was not finite); default: all usable.
 
-        The returned snapshot (which includes other workers' updates so far) is what
-        the worker acts with next: pulling and applying are one call.
+        Returns:
+            The weights, and which steps were applied: a step is skipped where it is not
+            `usable` or its gradient is not finite. The snapshot (which includes other
+            workers' updates so far) is what the worker acts with next: pulling and
+            applying are one call.
         """
+        if usable is None:
+            usable = np.ones(self.updates_per_apply, bool)
         with self._lock:
-            weights = self._apply(gradients)
-        return weights.numpy()
+            weights, applied = self._apply(gradients, usable)
+        return weights.numpy(), applied.numpy()
 
     def weights(self) -> np.ndarray:
         """A snapshot of the global weights, flat."""
@@ -509,11 +530,9 @@ class A3C(AsyncAlgorithm):
         weights = self.learner.weights()
         while not self.stop_event.is_set():
             report: WorkerReport = role.call("rollout", weights, *self.shared_statistics())
-            weights = self.learner.apply(report.gradients)
             report.tally.report_to(self.statistics)
+            weights = self._apply(report.gradients, report.metrics)
             self.absorb_statistics(report.observation_moments, report.reward_sums)
-            means = report.metrics.mean(axis=0)
-            self.metrics.add(dict(zip(METRICS, means.tolist(), strict=True)))
 
     def _run_worker(self, worker: A3CWorker) -> None:
         weights = self.learner.weights()
@@ -521,9 +540,22 @@ class A3C(AsyncAlgorithm):
             worker.pull(weights)
             rollout = worker.collect(self.statistics)
             gradients, metrics = worker.compute_gradients(rollout)
-            weights = self.learner.apply(gradients)
-            means = metrics.numpy().mean(axis=0)  # over the update groups
+            weights = self._apply(gradients, metrics.numpy())
+
+    def _apply(self, gradients, metrics: np.ndarray) -> np.ndarray:
+        """Applies a rollout's update groups whose loss and gradient are finite.
+
+        Skipped groups are counted (`UpdateSkips`, which stops a long run of them);
+        the metrics are averaged over the applied groups. Returns the new weights.
+        """
+        usable = np.isfinite(metrics).all(axis=1)  # losses and the gradient's norm
+        weights, applied = self.learner.apply(gradients, usable)
+        count = int(applied.sum())
+        self.update_skips.record(len(applied) - count, count, self.statistics.env_steps)
+        if count:
+            means = metrics[applied].mean(axis=0)
             self.metrics.add(dict(zip(METRICS, means.tolist(), strict=True)))
+        return weights
 
     def _close(self) -> None:
         for worker in self.workers:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tfa3c.errors import ConfigError
+from tfa3c.numerics import NON_FINITE_MODES
 
 # The encoders' names (tfa3c.policies.encoders imports Keras; the config must not).
 ENCODERS = ("mlp", "lstm", "mlp-lstm", "cnn", "nature-cnn", "cnn-lstm")
@@ -91,6 +92,12 @@ class TrainConfig:
             and trainers, the logs and checkpoints stay in this process.
         ray_address: The Ray cluster to join with hosting "ray" (`auto`, or the head
             node's `host:port`); None starts a local Ray instance for the run.
+        non_finite: What a non-finite observation or reward from the environment does:
+            "error" stops the run, naming the role, the environment and the step;
+            "skip" ends that episode, drops the transition and counts it (for
+            simulators that emit NaN knowingly; SB3's VecCheckNan warns instead).
+        max_skipped_updates: Optimizer steps in a row that may be skipped for a
+            non-finite loss or gradient before the run stops (`tfa3c.numerics`).
     """
 
     env_id: str = "CartPole-v1"
@@ -121,6 +128,8 @@ class TrainConfig:
     tf_threads: int | None = None
     hosting: str = "threads"
     ray_address: str | None = None
+    non_finite: str = "error"
+    max_skipped_updates: int = 10
 
     algo: ClassVar[str] = "base"  # the key of `tfa3c.algorithms.presets.PRESETS`
 
@@ -198,6 +207,10 @@ class TrainConfig:
         _check(self.ray_address is None or (self.hosting == "ray" and bool(self.ray_address)),
                "ray_address", self.ray_address,
                "given only with hosting 'ray' (auto, or the head node's host:port)")
+        _check(self.non_finite in NON_FINITE_MODES, "non_finite", self.non_finite,
+               f"one of {', '.join(NON_FINITE_MODES)}")
+        _check(isinstance(self.max_skipped_updates, int) and self.max_skipped_updates >= 1,
+               "max_skipped_updates", self.max_skipped_updates, "an integer >= 1")
 
 
 def cpu_count() -> int:

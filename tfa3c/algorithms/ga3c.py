@@ -127,7 +127,8 @@ class Learner:
         sequence_length: steps per sequence (the rollout length).
     """
 
-    METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
+    # `skipped`: 1 where the step was skipped for a non-finite loss or gradient.
+    METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm", "skipped")
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
                  strategy: tf.distribute.Strategy, config: GA3CConfig,
@@ -199,19 +200,46 @@ class Learner:
                 entropy_coef=config.entropy_coef, log_epsilon=config.log_epsilon, kind=self.spec)
             replica_loss = loss * share  # summed over replicas: the global batch mean
         gradients = tape.gradient(replica_loss, variables)
+        # Counted with the gradients, so that every replica decides the same.
+        bad_loss = tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float32)[None]
         if replicas > 1:
             # Clip the summed gradient, not each replica's part of it.
-            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+            *gradients, bad_loss = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                                      [*gradients, bad_loss])
         norm = tf.linalg.global_norm(gradients)
+        finite = tf.logical_and(tf.math.is_finite(norm), bad_loss[0] == 0.0)
         if config.clip_norm is not None:
             gradients, _ = tf.clip_by_global_norm(gradients, config.clip_norm, use_norm=norm)
         if replicas > 1:
             # The optimizer sums the replicas' gradients again.
             gradients = [gradient / replicas for gradient in gradients]
-        self.optimizer.apply(gradients, variables)
+        self._apply_if(finite, gradients, variables)
         means = tf.stack([loss, metrics["policy_loss"], metrics["value_loss"],
                           metrics["entropy"]]) * share
-        return tf.concat([means, [norm / replicas]], axis=0)
+        skipped = 1.0 - tf.cast(finite, tf.float32)
+        return tf.concat([means, [norm / replicas, skipped / replicas]], axis=0)
+
+    def _apply_if(self, finite, gradients, variables) -> None:
+        """The optimizer step, only where `finite` (the same on every replica).
+
+        Skipped whole: the weights, the optimizer's slots and its step count stay as
+        they were. Keras' optimizer calls `merge_call` under a mirrored strategy, which
+        a `tf.cond` in replica context cannot hold: there the condition is taken in
+        cross-replica context, as Keras' `LossScaleOptimizer` does.
+        """
+        def apply(gradients):
+            self.optimizer.apply(gradients, variables)
+
+        if tf.__internal__.distribute.strategy_supports_no_merge_call():
+            tf.cond(finite, lambda: apply(gradients), lambda: None)
+            return
+
+        def cross_replica(strategy, finite, gradients):
+            finite = strategy.experimental_local_results(finite)[0]
+            tf.cond(finite, lambda: strategy.extended.call_for_each_replica(
+                apply, args=(gradients,)), lambda: None)
+
+        tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, gradients))
 
 
 # The predictor ---------------------------------------------------------------------------
@@ -309,7 +337,8 @@ class GA3CAgent:
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_agent
         self.envs = envs or make_group(config.env_id, config.envs_per_agent, base_seed,
-                                       config.env_kwargs)
+                                       config.env_kwargs, name=f"ga3c-agent-{index}",
+                                       non_finite=config.non_finite)
         self.num_envs = self.envs.num_envs
         self.num_actions = self.envs.num_actions
         self.action_spec = self.envs.action_spec
@@ -478,6 +507,7 @@ class HostedGA3CAgent:
         tally = EpisodeTally()
         tally.add_steps(self.agent.num_envs)
         tally.add_episodes(transition.episode_returns, transition.episode_lengths)
+        tally.add_skipped(transition.skipped)
         return AgentReport(experience, tally, *self.request(),
                            None if self.rewards is None else self.rewards.take_sums())
 
@@ -592,6 +622,8 @@ class GA3C(AsyncAlgorithm):
             statistics.add_steps(agent.num_envs)
             if transition.episode_returns:
                 statistics.add_episodes(transition.episode_returns, transition.episode_lengths)
+            if transition.skipped:
+                statistics.add_skipped(transition.skipped)
             if experience is not None:
                 self._put_experience(experience)
 
@@ -710,6 +742,10 @@ class GA3C(AsyncAlgorithm):
             observations, actions, returns, versions, starts, states = arrays
             lags = self.policy_version - versions
             metrics = self.learner.train(observations, actions, returns, starts, states)
+            skipped = metrics.pop("skipped") > 0.5
+            self.update_skips.record(int(skipped), int(not skipped), self.statistics.env_steps)
+            if skipped:
+                continue  # nothing changed: the policy keeps its version
             with self._version_lock:
                 self.policy_version += 1
             lag_mean, lag_max = float(lags.mean()), int(lags.max())

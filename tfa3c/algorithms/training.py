@@ -30,6 +30,7 @@ from tfa3c.errors import ConfigError, TrainingError, UserInputError, first_line
 from tfa3c.hosting.roles import RemoteRole, RoleDied, RoleFailed, RoleSpec, close_roles, start_roles
 from tfa3c.hosting.threads import ThreadSupervisor
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
+from tfa3c.numerics import NonFiniteError, UpdateSkips
 from tfa3c.policies.actor_critic import build_model, network
 from tfa3c.policies.distributions import ActionSpec, action_spec
 from tfa3c.policies.encoders import PIXEL_ENCODERS
@@ -190,6 +191,7 @@ class AsyncAlgorithm:
             self.reward_threshold, config.max_steps,
             on_solved=self._on_solved, on_budget=lambda: self.request_stop("max_steps"))
         self.metrics = MetricAccumulator()
+        self.update_skips = UpdateSkips(config.max_skipped_updates, self.statistics.elapsed)
         self.supervisor = ThreadSupervisor(self.stop_event)
         self.roles: list[RemoteRole] = []  # hosted roles, while `learn` runs
         self.logdir = config.logdir or default_logdir(self.algo, config.env_id, config.seed)
@@ -403,7 +405,11 @@ class AsyncAlgorithm:
                     last_log_steps = self._log(logs, reporter, now - last_log, last_log_steps)
                     last_log = now
                 if now - last_checkpoint >= config.checkpoint_interval:
-                    self._checkpoint(logs)
+                    try:
+                        self._checkpoint(logs)
+                    except NonFiniteError as error:  # refused: stop, keeping the last one
+                        self.supervisor.fail("checkpointer", error)
+                        break
                     last_checkpoint = now
         finally:
             try:
@@ -424,8 +430,13 @@ class AsyncAlgorithm:
                     self._close_roles()
         problem = (f"{type(self.finish_error).__name__}: {first_line(self.finish_error)}"
                    if self.finish_error is not None else "")
-        saved = (f"the final checkpoint failed: {problem}" if self.final_checkpoint is None
-                 else f"final checkpoint {self.final_checkpoint}")
+        if self.final_checkpoint is not None:
+            saved = f"final checkpoint {self.final_checkpoint}"
+        elif isinstance(self.finish_error, NonFiniteError):
+            saved = (f"no final checkpoint ({problem}); the last finite one is "
+                     f"{self.checkpointer.manager.latest_checkpoint}")
+        else:
+            saved = f"the final checkpoint failed: {problem}"
         failure = self.supervisor.failure
         if failure is not None:
             name, error = failure
@@ -455,6 +466,8 @@ class AsyncAlgorithm:
         scalars.update(logs.episode_scalars())
         scalars.update({f"speed/{name}": value for name, value in extras.items()})
         scalars["speed/env_steps_per_second"] = steps_per_second
+        scalars["train/skipped_updates"] = self.update_skips.total
+        scalars["train/skipped_transitions"] = statistics.skipped_transitions
         mean_return = statistics.mean_return()
         if mean_return is not None:
             scalars["episode/mean_return_100"] = mean_return
@@ -485,6 +498,8 @@ class AsyncAlgorithm:
             "steps_per_second": round(steps / max(seconds, 1e-9), 1),
             "mean_return_100": None if mean is None else round(mean, 2),
             "stop_reason": self.stop_reason,
+            "skipped_updates": self.update_skips.total,
+            "skipped_transitions": statistics.skipped_transitions,
             **self._summary_extras(stop_seconds),
         }
 

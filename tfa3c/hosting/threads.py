@@ -29,15 +29,19 @@ class ThreadSupervisor:
             try:
                 target()
             except BaseException as error:
-                with self._lock:
-                    if self.failure is None:
-                        self.failure = (name, error)
-                self.stop_event.set()
+                self.fail(name, error)
 
         thread = threading.Thread(target=run, name=name, daemon=True)
         self.threads.append(thread)
         thread.start()
         return thread
+
+    def fail(self, name: str, error: BaseException) -> None:
+        """Records `error` as the run's failure (unless one came first) and stops the threads."""
+        with self._lock:
+            if self.failure is None:
+                self.failure = (name, error)
+        self.stop_event.set()
 
     def join(self, timeout: float = 30.0) -> list[str]:
         """Sets the stop event and joins every thread; returns names of any still alive."""

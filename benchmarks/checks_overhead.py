@@ -1,0 +1,113 @@
+"""What tfa3c's checks of non-finite values cost: env steps/s against a revision without them.
+
+Checks out `--baseline` (a git revision) into a temporary worktree and runs the same
+fixed-time training runs from it and from this tree, interleaved (A B B A ...), so that the
+machine's drift hits both alike. Each run is `tfa3c train ALGO --env ENV
+--no-stop-when-solved --max-seconds S`; its summary's `steps_per_second` is the figure.
+Reports the median of each, their ratio, and writes the section between the
+`checks-overhead` markers of RESULTS.md.
+
+    python benchmarks/checks_overhead.py --baseline f56ac15
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- checks-overhead:start -->", "<!-- checks-overhead:end -->"
+CASES = (("CartPole-v1", 15.0), ("ALE/Pong-v5", 40.0))
+
+
+def run_once(tree: Path, algo: str, env: str, seconds: float, logdir: str) -> float:
+    """One fixed-time run from `tree` (its own `tfa3c` comes first on the path)."""
+    command = [sys.executable, "-m", "tfa3c.cli", "train", algo, "--env", env,
+               "--no-stop-when-solved", "--max-seconds", str(seconds), "--no-export",
+               "--progress", "none", "--logdir", logdir]
+    result = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed in {tree}:\n{result.stderr[-2000:]}")
+    return float(json.loads(result.stdout.strip().splitlines()[-1])["steps_per_second"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=True, help="git revision without the checks")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per tree and case")
+    parser.add_argument("--pong-repeats", type=int, default=2, help="runs per tree on Pong")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    started = time.time()
+    baseline = Path(tempfile.mkdtemp(prefix="tfa3c-baseline-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(baseline), args.baseline],
+                   cwd=ROOT, check=True, capture_output=True)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as runs:
+            for env, seconds in CASES:
+                repeats = args.pong_repeats if env.startswith("ALE/") else args.repeats
+                for algo in ("a3c", "ga3c"):
+                    figures: dict[str, list[float]] = {"baseline": [], "checked": []}
+                    for repeat in range(repeats):
+                        order = ("baseline", "checked") if repeat % 2 == 0 else (
+                            "checked", "baseline")
+                        for name in order:
+                            tree = baseline if name == "baseline" else ROOT
+                            logdir = os.path.join(runs, f"{algo}-{name}-{len(rows)}-{repeat}")
+                            figures[name].append(run_once(tree, algo, env, seconds, logdir))
+                            print(f"{env} {algo} {name}: {figures[name][-1]:.0f} steps/s",
+                                  flush=True)
+                    medians = {name: statistics.median(values)
+                               for name, values in figures.items()}
+                    rows.append({"env": env, "algo": algo, "seconds": seconds, **figures,
+                                 "ratio": medians["checked"] / medians["baseline"],
+                                 **{f"median_{k}": v for k, v in medians.items()}})
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=ROOT,
+                       capture_output=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, f"{stamp}-checks-overhead.json"), "w") as file:
+        json.dump({"baseline": args.baseline, "rows": rows}, file, indent=2)
+    lines = [
+        START,
+        "## Cost of the non-finite checks",
+        "",
+        f"`python benchmarks/checks_overhead.py --baseline {args.baseline}` "
+        f"({datetime.date.today()}, {platform.node()}, {os.cpu_count()} CPUs, "
+        f"{(time.time() - started) / 60:.0f} min). Fixed-time runs "
+        "(`--no-stop-when-solved`), this tree and the baseline interleaved; env steps/s "
+        "from each run's summary, medians.",
+        "",
+        "| env | algo | s per run | runs each | baseline steps/s | checked steps/s | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(f"| {row['env']} | {row['algo'].upper()} | {row['seconds']:g} | "
+                     f"{len(row['checked'])} | {row['median_baseline']:,.0f} | "
+                     f"{row['median_checked']:,.0f} | {row['ratio']:.3f} |")
+    lines.append(END)
+    section = "\n".join(lines)
+    print(section)
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    text = results.read_text()
+    if START in text:
+        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    results.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
