@@ -6,7 +6,7 @@ benchmarks/README.md and `--help`.
 
 import sys
 
-from tfa3c.benchmarking import hosting
+from measuring import hosting
 
 if __name__ == "__main__":
     sys.exit(hosting.main())

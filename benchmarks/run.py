@@ -5,7 +5,7 @@ The same as `tfa3c bench`; see benchmarks/README.md and `--help`.
 
 import sys
 
-from tfa3c.benchmarking import bench
+from measuring import bench
 
 if __name__ == "__main__":
     sys.exit(bench.main(prog="python benchmarks/run.py"))

@@ -6,7 +6,7 @@ and records the training process's RSS once a minute; see `tfa3c/benchmarking/so
 
 import sys
 
-from tfa3c.benchmarking import soak
+from measuring import soak
 
 if __name__ == "__main__":
     sys.exit(soak.main())

@@ -8,6 +8,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The project's own measuring tooling (benchmarks/measuring) is not part of the package:
+# its tests import it from where `python benchmarks/run.py` does.
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def run_command(args, timeout=120, **kwargs):

@@ -1,4 +1,5 @@
-"""`tfa3c bench` and `tfa3c plot`: aggregation on fabricated inputs, plots, and a --quick run."""
+"""The benchmark tooling (benchmarks/measuring) and `tfa3c plot`: aggregation on fabricated
+inputs, plots, and a --quick run."""
 
 import argparse
 import json
@@ -7,13 +8,13 @@ import time
 
 import numpy as np
 import pytest
+from measuring import bench
+from measuring import figures as bench_figures
+from measuring import report as bench_report
+from measuring import suite as bench_suite
 
 from tests.conftest import run_command
 from tfa3c import plotting
-from tfa3c.benchmarking import bench
-from tfa3c.benchmarking import figures as bench_figures
-from tfa3c.benchmarking import report as bench_report
-from tfa3c.benchmarking import suite as bench_suite
 from tfa3c.errors import UserInputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -232,7 +233,7 @@ def test_plot_command_draws_png_grouped_by_algo(tmp_path):
     peer.write_text("\n".join(json.dumps(p) for p in PEER))
     out = tmp_path / "curves.png"
     args = argparse.Namespace(run_dirs=[str(r) for r in runs], out=str(out), labels=None,
-                              peer=str(peer), threshold=None, title="t")
+                              reference=str(peer), threshold=None, title="t")
     assert plotting.run(args) == 0
     assert out.read_bytes()[:8] == PNG_MAGIC
     logs = [plotting.read_episodes(r) for r in runs]
@@ -278,7 +279,7 @@ def test_plot_command_line(tmp_path):
 def bench_args(tmp_path, *argv):
     from tfa3c import cli
 
-    parser = cli.OneLineArgumentParser(prog="tfa3c bench")
+    parser = cli.OneLineArgumentParser(prog="python benchmarks/run.py")
     bench.add_arguments(parser)
     return parser.parse_args(["--out", str(tmp_path / "o"), *argv])
 
@@ -302,7 +303,7 @@ def test_bench_rejects_bad_input(tmp_path):
 def test_bench_quick_produces_well_formed_files(tmp_path, root):
     algos = [a for a in bench.ALGOS if (root / "examples" / f"{a}_cartpole.py").is_file()]
     out = tmp_path / "bench"
-    done = run_command(["-m", "tfa3c.cli", "bench", "--quick", "--no-serving", "--progress",
+    done = run_command(["benchmarks/run.py", "--quick", "--no-serving", "--progress",
                         "lines", "--algos", ",".join(algos), "--out", str(out)], timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     [json_path] = (out / "results").glob("*.json")
@@ -355,7 +356,7 @@ def test_progress_bar_shows_budget_return_and_speed():
 
 
 def test_quick_mode_never_writes_the_committed_results(root):
-    from tfa3c.benchmarking.bench import default_out_dir
+    from measuring.bench import default_out_dir
 
     assert default_out_dir() == root / "benchmarks"
     quick = default_out_dir(quick=True)
@@ -363,7 +364,7 @@ def test_quick_mode_never_writes_the_committed_results(root):
 
 
 def test_soak_section_is_rendered_and_replaced_in_place(tmp_path):
-    from tfa3c.benchmarking import soak
+    from measuring import soak
 
     samples = [{"minute": m, "rss_mib": 500.0 + (10.0 if m >= 5 else 0.0) + m * 0.5}
                for m in range(12)]
@@ -386,7 +387,7 @@ def test_soak_section_is_rendered_and_replaced_in_place(tmp_path):
 
 
 def test_soak_section_of_a_failed_or_broken_run_never_breaks_the_report(tmp_path):
-    from tfa3c.benchmarking import soak
+    from measuring import soak
 
     data = {"meta": {"command": "c", "date": "d", "cpu_count": 2, "minutes": 30.0,
                      "sequential": False},
@@ -417,7 +418,7 @@ def test_bench_refuses_a_peer_measured_on_another_environment(tmp_path):
     peer = tmp_path / "peer.jsonl"
     peer.write_text(json.dumps({"algo": "sb3-a2c", "env": "CartPole-v1", "seconds": 1.0,
                                 "env_steps": 10, "steps_per_second": 10.0}) + "\n")
-    result = run_command(["-m", "tfa3c.cli", "bench", "--env", "Acrobot-v1", "--peer",
+    result = run_command(["benchmarks/run.py", "--env", "Acrobot-v1", "--peer",
                           str(peer), "--out", str(tmp_path / "out")], timeout=120)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -459,7 +460,7 @@ def suite_entry(times, peer_times, budget=100.0, returns=None):
 
 
 def test_suite_verdict_counts_unsolved_runs_at_the_budget():
-    from tfa3c.benchmarking.suite import verdict
+    from measuring.suite import verdict
 
     check = verdict(suite_entry({"a3c": [10, 20, 30], "ga3c": [40, None, None]},
                                 [40, 50, 60]))
@@ -484,8 +485,8 @@ def test_suite_verdict_counts_unsolved_runs_at_the_budget():
 
 
 def test_suite_section_shows_each_environments_newest_run_before_the_soak(tmp_path):
-    from tfa3c.benchmarking import soak
-    from tfa3c.benchmarking import suite as bench_suite
+    from measuring import soak
+    from measuring import suite as bench_suite
 
     def suite_file(stamp, env_id, times):
         entry = suite_entry(times, [40, 50, 60])
@@ -525,7 +526,7 @@ def test_suite_quick_runs_the_algorithms_and_writes_only_its_section(tmp_path):
     out = tmp_path / "bench"
     out.mkdir()
     (out / "RESULTS.md").write_text("# Benchmark results\n\nthe CartPole report\n")
-    done = run_command(["-m", "tfa3c.cli", "bench", "--quick", "--suite", "Acrobot-v1",
+    done = run_command(["benchmarks/run.py", "--quick", "--suite", "Acrobot-v1",
                         "--max-seconds", "3", "--progress", "lines", "--out", str(out)],
                        timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -605,7 +606,7 @@ def hosting_data(pair_threads, pair_processes):
 @pytest.mark.parametrize("pair_processes, verdict", [(28, "met"), (27, "missed")])
 def test_hosting_section_judges_the_targets_and_projects_from_the_figures(
         tmp_path, pair_processes, verdict):
-    from tfa3c.benchmarking import hosting
+    from measuring import hosting
 
     section = hosting.render_section(hosting_data(20, pair_processes), "results/x.hosting.json")
     # The pair is judged on medians (threads 10, 30, 20 -> 20): 28 / 20 = 1.4.
@@ -628,7 +629,7 @@ def test_hosting_section_judges_the_targets_and_projects_from_the_figures(
     results.mkdir()
     (results / "2026-11-25-000000.hosting.json").write_text(json.dumps(hosting_data(20, 28)))
     text = "# Benchmark results\n\nabove\n" + hosting.latest_section(results, tmp_path) + "below\n"
-    from tfa3c.benchmarking.soak import replace_section
+    from measuring.soak import replace_section
 
     replaced = replace_section(text, "NEW", hosting.SECTION_START, hosting.SECTION_END)
     assert replaced == "# Benchmark results\n\nabove\n\nNEW\nbelow\n"

@@ -23,10 +23,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tfa3c.envs import SteppedTogether, Transition
 from tfa3c.errors import EnvironmentSpecError, first_line
 from tfa3c.numerics import EnvironmentOutputError
-from tfa3c.policies.distributions import action_spec
+from tfa3c.spaces import action_spec
+from tfa3c.stepping import SteppedTogether, Transition
 
 NAMESPACE = "ALE/"
 # The preprocessing `AtariVectorEnv` applies with tfa3c's defaults, named in exports.

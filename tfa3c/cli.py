@@ -1,4 +1,4 @@
-"""The `tfa3c` command: train, export, play, bench, plot.
+"""The `tfa3c` command: train, export, play, plot.
 
 Bad input ends with one line on stderr that names what is wrong and what is allowed,
 and exit status 2. The last line a training run prints on stdout is its JSON summary.
@@ -12,7 +12,6 @@ import dataclasses
 import importlib
 import json
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 
 from tfa3c.algorithms.config import ENCODERS, HOSTINGS
 from tfa3c.errors import TrainingError, UserInputError
+from tfa3c.tf_runtime import quiet_tensorflow
 
 ALGORITHMS = ("a3c", "ga3c")
 EXIT_USER_ERROR = 2
@@ -29,7 +29,6 @@ EXIT_USER_ERROR = 2
 _COMMAND_MODULES = {
     "export": ("tfa3c.export_cli", "export a checkpoint's policy as a SavedModel"),
     "play": ("tfa3c.play", "run an exported policy and report its returns"),
-    "bench": ("tfa3c.benchmarking.bench", "benchmark A3C and GA3C against a peer and draw curves"),
     "plot": ("tfa3c.plotting", "draw learning curves from run folders' episode CSVs"),
 }
 
@@ -229,32 +228,6 @@ def user_errors(prog: str = "tfa3c") -> Iterator[None]:
         raise SystemExit(EXIT_USER_ERROR) from None
 
 
-def quiet_tensorflow(inherited: bool = False) -> None:
-    """Imports TensorFlow without its C++ start-up chatter on stderr.
-
-    TF 2.21 prints absl and CUDA-stub lines at import even with
-    TF_CPP_MIN_LOG_LEVEL=3, which would bury one-line errors; stderr is pointed at
-    /dev/null for the import only (a Python exception still reaches the user). Set
-    TF_CPP_MIN_LOG_LEVEL yourself to see them. A role process (`inherited`) takes the
-    variable from the run that set it here, so it quiets the import either way.
-    """
-    if "tensorflow" in sys.modules or ("TF_CPP_MIN_LOG_LEVEL" in os.environ
-                                       and not inherited):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def train(algo: str, args: argparse.Namespace, prog: str = "tfa3c") -> int:
     """Runs one training: validate, build, learn, export, print the summary."""
     with user_errors(prog):
@@ -307,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return train(args.algo, args)
-    if args.command in ("export", "play"):  # these load TensorFlow; bench and plot do not
+    if args.command in ("export", "play"):  # these load TensorFlow; plot does not
         quiet_tensorflow()
     with user_errors():
         return int(importlib.import_module(args.module).run(args) or 0)

@@ -1,24 +1,20 @@
-"""Environment creation with seeding and space checks; environments stepped together."""
+"""Environment creation with seeding and space checks; the group that steps them together."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from tfa3c.errors import EnvironmentSpecError, first_line
-from tfa3c.numerics import (
-    NON_FINITE_MODES,
-    EnvironmentOutputError,
-    logger,
-    non_finite_entries,
-)
-from tfa3c.policies.distributions import action_spec, clip
+from tfa3c.numerics import NON_FINITE_MODES, EnvironmentOutputError, non_finite_entries
+from tfa3c.spaces import action_spec, clip
+from tfa3c.stepping import SteppedTogether, Transition
 
 
 def is_pixels(observation_space: gym.Space) -> bool:
@@ -31,7 +27,7 @@ def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Sp
     """Raises EnvironmentSpecError unless the spaces are ones tfa3c supports.
 
     Supported: Discrete, MultiDiscrete or bounded 1-D Box actions
-    (`tfa3c.policies.distributions.action_spec`); flat (1-D) Box observations, or uint8
+    (`tfa3c.spaces.action_spec`); flat (1-D) Box observations, or uint8
     images of rank 3 (`[frames, height, width]` or `[height, width, channels]`).
     """
     action_spec(env_id, action_space)
@@ -200,121 +196,6 @@ def reward_threshold(env_id: str) -> float | None:
     return gym.spec(registered_id(env_id)).reward_threshold
 
 
-@dataclass
-class Transition:
-    """What one lockstep step of an EnvironmentGroup gives back (arrays over environments).
-
-    Attributes:
-        observations: Observations to act on next (after automatic resets).
-        rewards: Rewards of the step.
-        terminated: The episode ended in a terminal state: bootstrap from 0.
-        truncated: The episode was cut (time limit): bootstrap from V(final observation).
-        final_observations: For each truncated environment, the observation it was cut
-            at (rows align with `np.flatnonzero(truncated)`).
-        episode_returns: Undiscounted returns of the episodes that ended this step.
-        episode_lengths: Lengths of the episodes that ended this step.
-        skipped: Transitions dropped for a non-finite observation or reward (with
-            `non_finite="skip"`): their episodes were cut there and are not counted.
-    """
-
-    observations: np.ndarray
-    rewards: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    final_observations: np.ndarray
-    episode_returns: list[float]
-    episode_lengths: list[int]
-    skipped: int = 0
-
-
-class SteppedTogether:
-    """What every group of environments stepped in lockstep shares.
-
-    Its spaces, the returns and lengths of its running episodes, and the checks of what
-    the environments return. Subclasses set `observation_space`, `action_space`,
-    `action_spec` and `observations` and call `_start_counting(num_envs)`; `step`
-    returns a `Transition`.
-    """
-
-    observation_space: gym.Space
-    action_spec: Any
-    env_id: str
-    name = "environments"  # the role stepping them (`make_group`)
-    non_finite = "error"
-
-    @property
-    def observation_shape(self) -> tuple[int, ...]:
-        """Shape of one observation."""
-        return tuple(self.observation_space.shape)
-
-    @property
-    def num_actions(self) -> int:
-        """Number of discrete actions, or of action dimensions for a Box."""
-        return self.action_spec.size
-
-    def _start_counting(self, num_envs: int) -> None:
-        self._returns = np.zeros(num_envs)
-        self._lengths = np.zeros(num_envs, dtype=np.int64)
-        self.steps_taken = 0  # steps of each environment since the group was made
-        self.skipped = 0  # transitions dropped for non-finite values (non_finite="skip")
-
-    def _count(self, rewards: np.ndarray, done: np.ndarray,
-               dropped: np.ndarray | None = None) -> tuple[list[float], list[int]]:
-        """Adds a step's rewards; returns and restarts the episodes that ended (`done`).
-
-        Episodes cut for a non-finite value (`dropped`) restart without being counted.
-        """
-        self._returns += rewards
-        self._lengths += 1
-        counted = done if dropped is None else done & ~dropped
-        returns, lengths = self._returns[counted].tolist(), self._lengths[counted].tolist()
-        self._returns[done] = 0.0
-        self._lengths[done] = 0
-        return returns, lengths
-
-    def _where(self, index: int) -> str:
-        return (f"{self.name}: environment {index} of {len(self._lengths)} ({self.env_id}) "
-                f"at its step {self.steps_taken}")
-
-    def _non_finite(self, observations: np.ndarray, rewards: np.ndarray) -> np.ndarray | None:
-        """The environments whose observation or reward is not finite, or None (the usual).
-
-        One reduction over each array (uint8 frames need none) keeps the common case
-        at a few microseconds a step.
-
-        Raises:
-            EnvironmentOutputError: with `non_finite="error"`, naming the first such environment.
-        """
-        floats = observations.dtype.kind == "f"
-        if np.isfinite(rewards).all() and (not floats or np.isfinite(observations).all()):
-            return None
-        rows = observations.reshape(len(observations), -1)
-        bad_observations = (~np.isfinite(rows)).any(axis=1) if floats else np.zeros(
-            len(rows), bool)
-        bad = bad_observations | ~np.isfinite(rewards)
-        if self.non_finite == "error":
-            index = int(np.flatnonzero(bad)[0])
-            what = []
-            if bad_observations[index]:
-                what.append(f"observation ({non_finite_entries(rows[index])})")
-            if not np.isfinite(rewards[index]):
-                what.append(f"reward ({rewards[index]})")
-            raise EnvironmentOutputError(
-                f"{self._where(index)} returned a non-finite {' and '.join(what)}; training "
-                "stops on non-finite values (--non-finite skip ends such an episode and "
-                "drops the transition instead)")
-        return bad
-
-    def _skip(self, bad: np.ndarray) -> None:
-        """Counts and logs the transitions `non_finite="skip"` drops."""
-        count = int(bad.sum())
-        self.skipped += count
-        for index in np.flatnonzero(bad):
-            logger.warning("%s returned a non-finite observation or reward: episode ended, "
-                           "transition skipped (%d skipped in all)", self._where(int(index)),
-                           self.skipped)
-
-
 class EnvironmentGroup(SteppedTogether):
     """Several environments stepped together, reset automatically when an episode ends.
 
@@ -332,17 +213,20 @@ class EnvironmentGroup(SteppedTogether):
         self.action_spec = action_spec(env_id, self.action_space)
         # Images stay uint8; vectors become float32, the network's input.
         self.dtype = np.uint8 if is_pixels(self.observation_space) else np.float32
+        self._shape = tuple(self.observation_space.shape)
+        self._no_finals = np.empty((0, *self._shape), dtype=self.dtype)
         self._start_counting(num_envs)
         self.observations = self._stacked(
             [env.reset(seed=seed + index)[0] for index, env in enumerate(self.envs)])
-        self._check_reset(range(num_envs))
+        for index, observation in enumerate(self.observations):
+            self._check_reset(index, observation)
 
     @property
     def num_envs(self) -> int:
         """Number of environments in the group."""
         return len(self.envs)
 
-    def _stacked(self, observations: list) -> np.ndarray:
+    def _stacked(self, observations: Sequence) -> np.ndarray:
         """The environments' observations as one array, checked against the declared space.
 
         Raises:
@@ -353,9 +237,10 @@ class EnvironmentGroup(SteppedTogether):
             stacked = np.asarray(observations, dtype=self.dtype)
         except (ValueError, TypeError):
             stacked = None
-        pixels = self.dtype == np.uint8  # images must be uint8 already: no silent wrap
-        if (stacked is None or stacked.shape[1:] != self.observation_shape
-                or (pixels and any(np.asarray(o).dtype != np.uint8 for o in observations))):
+        if (stacked is None or stacked.shape[1:] != self._shape
+                # images must be uint8 already: no silent wrap-around
+                or (self.dtype == np.uint8
+                    and any(np.asarray(o).dtype != np.uint8 for o in observations))):
             for index, observation in enumerate(observations):
                 self._check_fits(index, observation)
             raise EnvironmentOutputError(f"{self._where(0)}: the observations do not stack "
@@ -373,14 +258,12 @@ class EnvironmentGroup(SteppedTogether):
                 f"dtype {array.dtype}; its observation space declares shape "
                 f"{self.observation_shape} and dtype {self.observation_space.dtype}")
 
-    def _check_reset(self, indices) -> None:
+    def _check_reset(self, index: int, observation: np.ndarray) -> None:
         """A reset's observation must be finite even when transitions may be skipped."""
-        for index in indices:
-            observation = self.observations[index]
-            if observation.dtype.kind == "f" and not np.isfinite(observation).all():
-                raise EnvironmentOutputError(
-                    f"{self._where(index)} returned a non-finite observation "
-                    f"({non_finite_entries(observation)}) from reset")
+        if observation.dtype.kind == "f" and not np.isfinite(observation).all():
+            raise EnvironmentOutputError(
+                f"{self._where(index)} returned a non-finite observation "
+                f"({non_finite_entries(observation)}) from reset")
 
     def step(self, actions: np.ndarray) -> Transition:
         """Steps every environment with its action; resets those whose episode ended.
@@ -398,11 +281,13 @@ class EnvironmentGroup(SteppedTogether):
             actions = clip(self.action_spec, np.asarray(actions, dtype=np.float32))
         results = [env.step(action) for env, action in zip(self.envs, actions, strict=True)]
         self.steps_taken += 1
-        observations = self._stacked([result[0] for result in results])
-        rewards = np.array([result[1] for result in results], dtype=np.float32)
-        terminated = np.array([result[2] for result in results], dtype=bool)
+        raw_observations, raw_rewards, raw_terminated, raw_truncated, _ = zip(*results,
+                                                                              strict=True)
+        observations = self._stacked(raw_observations)
+        rewards = np.array(raw_rewards, dtype=np.float32)
+        terminated = np.array(raw_terminated, dtype=bool)
         # A time limit hit on a terminal state is a termination.
-        truncated = np.array([result[3] for result in results], dtype=bool) & ~terminated
+        truncated = np.array(raw_truncated, dtype=bool) & ~terminated
         bad = self._non_finite(observations, rewards)
         if bad is not None:  # non_finite="skip": cut there, as a time limit would
             self._skip(bad)
@@ -413,14 +298,14 @@ class EnvironmentGroup(SteppedTogether):
             observations[bad] = self.observations[bad]
         done = terminated | truncated
         episode_returns, episode_lengths = self._count(rewards, done, bad)
-        final_observations = observations[truncated]  # a copy: resets overwrite below
+        # A copy (resets overwrite the rows below); most steps truncate nothing.
+        final_observations = observations[truncated] if truncated.any() else self._no_finals
         for index in np.flatnonzero(done):
             observation = self.envs[index].reset()[0]
             self._check_fits(index, observation)
             observations[index] = observation
+            self._check_reset(index, observations[index])
         self.observations = observations
-        if done.any():
-            self._check_reset(np.flatnonzero(done))
         return Transition(self.observations, rewards, terminated, truncated, final_observations,
                           episode_returns, episode_lengths, 0 if bad is None else int(bad.sum()))
 

@@ -11,9 +11,10 @@ import argparse
 import csv
 import dataclasses
 import json
+import os
 import pathlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -142,9 +143,48 @@ def _pyplot():
     return plt
 
 
+ALGO_NAMES = {"a3c": "A3C", "ga3c": "GA3C"}
+
+
+def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The lines that are JSON objects, parsed, in order; every other line is skipped."""
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            yield value
+
+
+def read_summaries(path: str | os.PathLike, what: str = "summary file") -> list[dict[str, Any]]:
+    """Reads runs' JSON summary lines (the last line `tfa3c train` prints, or another tool's).
+
+    Lines that are not JSON objects with `seconds`, `steps_per_second` and `env_steps`
+    (install chatter, blank lines) are skipped.
+
+    Raises:
+        UserInputError: the file is missing or holds no summary line.
+    """
+    try:
+        text = pathlib.Path(path).read_text()
+    except OSError as error:
+        raise UserInputError(f"cannot read {what} {path}: {error.strerror}") from None
+    runs = [value for value in json_objects(text.splitlines())
+            if {"seconds", "steps_per_second", "env_steps"} <= set(value)]
+    if not runs:
+        raise UserInputError(f"{what} {path} has no JSON summary line (expected lines like "
+                             '{"algo": "a3c", "seconds": ..., "env_steps": ..., '
+                             '"steps_per_second": ...})')
+    return runs
+
+
 def plot_curves(groups: dict[str, list[EpisodeLog]], out: str | pathlib.Path,
                 threshold: float | None = None,
-                peer: tuple[str, list[dict[str, Any]]] | None = None,
+                reference: tuple[str, list[dict[str, Any]]] | None = None,
                 title: str | None = None, steps_label: str = "env steps") -> pathlib.Path:
     """Mean return (rolling 100) against env steps and against seconds; writes a PNG.
 
@@ -153,9 +193,9 @@ def plot_curves(groups: dict[str, list[EpisodeLog]], out: str | pathlib.Path,
             shaded min-max band.
         out: the PNG to write.
         threshold: the reward threshold, drawn dashed.
-        peer: (name, summary dicts) of a peer that prints only summaries: drawn as a
-            marker at its median (env_steps, threshold) and (seconds, threshold), with
-            min-max error bars.
+        reference: (name, summary dicts) of runs known only by their summaries
+            (another library's): drawn as a marker at their median (env_steps,
+            threshold) and (seconds, threshold), with min-max error bars.
         title: the figure's title.
         steps_label: the label of the steps axis (Atari: agent steps of 4 frames).
     """
@@ -172,8 +212,8 @@ def plot_curves(groups: dict[str, list[EpisodeLog]], out: str | pathlib.Path,
             axis.plot(grid, median, color=color, label=f"{label} ({runs})")
             if len(logs) > 1:
                 axis.fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
-    if peer is not None:
-        name, runs = peer
+    if reference is not None:
+        name, runs = reference
         color = colors[len(groups) % len(colors)]
         solved = [run for run in runs if run.get("solved")]
         # Solved runs sit on the threshold; if none solved, show where they ended instead.
@@ -275,8 +315,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one label per RUN_DIR (or comma separated); runs sharing a label "
                              "are grouped (default: the run's algo from config.json, else the "
                              "folder name)")
-    parser.add_argument("--peer", default=None, metavar="FILE",
-                        help="peer JSON summary lines, drawn as markers at their median")
+    parser.add_argument("--reference", "--peer", dest="reference", default=None,
+                        metavar="FILE",
+                        help="JSON summary lines of other runs (another library's, say: "
+                             "algo, solved, seconds, env_steps), drawn as markers at their "
+                             "median")
     parser.add_argument("--threshold", type=float, default=None,
                         help="reward threshold line (default: the environment's, from "
                              "config.json)")
@@ -298,16 +341,15 @@ def run(args: argparse.Namespace) -> int:
     groups: dict[str, list[EpisodeLog]] = {}
     for label, log in zip(labels, logs, strict=True):
         groups.setdefault(label, []).append(log)
-    peer = None
-    if args.peer:
-        from tfa3c.benchmarking.figures import ALGO_NAMES, read_peer
-
-        runs = read_peer(args.peer)
-        name = str(runs[0].get("algo", "peer"))
-        peer = (ALGO_NAMES.get(name, name), runs)
+    reference = None
+    if args.reference:
+        runs = read_summaries(args.reference)
+        name = str(runs[0].get("algo", "reference"))
+        reference = (ALGO_NAMES.get(name, name), runs)
     threshold = args.threshold if args.threshold is not None else _threshold_of(logs)
     if not str(args.out).lower().endswith(".png"):
         raise UserInputError(f"--out must name a .png file, got {args.out!r}")
-    out = plot_curves(groups, args.out, threshold=threshold, peer=peer, title=args.title)
+    out = plot_curves(groups, args.out, threshold=threshold, reference=reference,
+                      title=args.title)
     print(f"wrote {out}", flush=True)
     return 0

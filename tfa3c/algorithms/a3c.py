@@ -19,7 +19,6 @@ from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import returns_and_advantages, standardize
 from tfa3c.algorithms.training import (
     AsyncAlgorithm,
-    configure_threads,
     hosted_tf_threads,
     policy_model,
     reward_stream,
@@ -32,6 +31,7 @@ from tfa3c.policies.actor_critic import split_state
 from tfa3c.policies.distributions import CATEGORICAL
 from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
 from tfa3c.statistics import EpisodeStatistics, EpisodeTally
+from tfa3c.tf_runtime import configure_threads
 
 
 @dataclass
@@ -412,36 +412,45 @@ class GlobalLearner:
         self._lock = threading.Lock()
         specs = [tf.TensorSpec((updates_per_apply, *v.shape), v.dtype)
                  for v in model.trainable_variables]
-        usable = tf.TensorSpec((updates_per_apply,), tf.bool)
+        self._usable_spec = tf.TensorSpec((updates_per_apply,), tf.bool)
         # Traced before any thread calls them; concrete functions skip argument binding.
-        self._apply = tf.function(self._apply_gradients, input_signature=[specs, usable],
+        self._apply = tf.function(self._apply_gradients, input_signature=[specs],
                                   jit_compile=jit_compile).get_concrete_function()
+        # Steps to skip are rare: that function is traced when first needed.
+        self._specs = specs
+        self._apply_some = None
         self._snapshot = tf.function(self._flat_weights).get_concrete_function()
         if int(optimizer.iterations.numpy()) == 0:
             # A function's first run also optimizes its graph (~0.6 s): done now, off the
             # clock. Zero gradients leave the weights and a fresh Adam's zero moments as
             # they are; the step count is set back to 0.
-            self._apply([tf.zeros(spec.shape, spec.dtype) for spec in specs],
-                        tf.ones(usable.shape, tf.bool))
+            self._apply([tf.zeros(spec.shape, spec.dtype) for spec in specs])
             optimizer.iterations.assign(0)
 
     def _flat_weights(self):
         return tf.concat([tf.reshape(v, [-1]) for v in self.model.trainable_variables], 0)
 
-    def _apply_gradients(self, gradients, usable):
+    def _apply_gradients(self, gradients):
         # One optimizer step per group, in order (tf.function keeps the program order
-        # of these stateful updates). A step with a non-finite gradient is skipped
-        # whole: the weights and the optimizer's moments and step count stay as they were.
+        # of these stateful updates).
+        for update in range(self.updates_per_apply):
+            self.optimizer.apply([g[update] for g in gradients], self.model.trainable_variables)
+        return self._flat_weights()
+
+    def _apply_finite_gradients(self, gradients, usable):
+        # As `_apply_gradients`, but a step that is not `usable` or whose gradient is not
+        # finite is skipped whole: the weights, the optimizer's moments and step count
+        # stay as they were.
+        finite = usable
+        for g in gradients:  # one reduction per variable covers every group
+            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g),
+                                                          axis=list(range(1, len(g.shape)))))
         variables = self.model.trainable_variables
-        applied = []
         for update in range(self.updates_per_apply):
             step = [g[update] for g in gradients]
-            finite = tf.logical_and(usable[update], tf.reduce_all(
-                [tf.reduce_all(tf.math.is_finite(g)) for g in step]))
-            tf.cond(finite, lambda step=step: self.optimizer.apply(step, variables),
+            tf.cond(finite[update], lambda step=step: self.optimizer.apply(step, variables),
                     lambda: None)
-            applied.append(finite)
-        return self._flat_weights(), tf.stack(applied)
+        return self._flat_weights(), finite
 
     def apply(self, gradients: list[tf.Tensor], usable: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -449,19 +458,28 @@ class GlobalLearner:
 
         Args:
             gradients: one tensor per variable, `[updates_per_apply, *variable.shape]`.
-            usable: `[updates_per_apply]` bool, False for a step to skip (e.g. one whose
-                loss was not finite); default: all usable.
+            usable: `[updates_per_apply]` bool: whether each step's loss and gradient are
+                known to be finite (e.g. from its finite gradient norm). Where all are,
+                the steps are applied as they come; otherwise each step is applied only
+                if it is usable and its gradient is finite. Default: not known.
 
         Returns:
-            The weights, and which steps were applied: a step is skipped where it is not
-            `usable` or its gradient is not finite. The snapshot (which includes other
+            The weights, and which steps were applied. The snapshot (which includes other
             workers' updates so far) is what the worker acts with next: pulling and
             applying are one call.
         """
+        if usable is not None and usable.all():  # the usual case: no check in the graph
+            with self._lock:
+                weights = self._apply(gradients)
+            return weights.numpy(), usable
         if usable is None:
             usable = np.ones(self.updates_per_apply, bool)
         with self._lock:
-            weights, applied = self._apply(gradients, usable)
+            if self._apply_some is None:
+                self._apply_some = tf.function(
+                    self._apply_finite_gradients,
+                    input_signature=[self._specs, self._usable_spec]).get_concrete_function()
+            weights, applied = self._apply_some(gradients, usable)
         return weights.numpy(), applied.numpy()
 
     def weights(self) -> np.ndarray:

@@ -15,9 +15,8 @@ from typing import Any, ClassVar
 
 from tfa3c.errors import ConfigError
 from tfa3c.numerics import NON_FINITE_MODES
+from tfa3c.policies.encoder_names import ENCODERS
 
-# The encoders' names (tfa3c.policies.encoders imports Keras; the config must not).
-ENCODERS = ("mlp", "lstm", "mlp-lstm", "cnn", "nature-cnn", "cnn-lstm")
 # Where A3C's workers and GA3C's agents run (`tfa3c.hosting`).
 HOSTINGS = ("threads", "processes", "ray")
 

@@ -30,8 +30,8 @@ import tensorflow as tf
 from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import discounted_returns
-from tfa3c.algorithms.training import AsyncAlgorithm, configure_threads, policy_model, reward_stream
-from tfa3c.envs import EnvironmentGroup, Transition, make_group
+from tfa3c.algorithms.training import AsyncAlgorithm, policy_model, reward_stream
+from tfa3c.envs import EnvironmentGroup, make_group
 from tfa3c.errors import ConfigError
 from tfa3c.hosting.roles import RemoteRole, RoleSpec
 from tfa3c.policies import distributions
@@ -39,6 +39,8 @@ from tfa3c.policies.actor_critic import split_state
 from tfa3c.policies.distributions import CATEGORICAL
 from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
 from tfa3c.statistics import EpisodeTally
+from tfa3c.stepping import Transition
+from tfa3c.tf_runtime import configure_threads
 
 _WAIT_SECONDS = 0.1  # every blocking queue call wakes this often to check the stop event
 _TRAINING_QUEUE_ROLLOUTS = 4  # rollouts waiting per agent before agents wait for trainers

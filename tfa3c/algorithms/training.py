@@ -21,13 +21,13 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tfa3c.algorithms.config import ENCODERS, TrainConfig, cpu_count
 from tfa3c.checkpoints import Checkpointer
 from tfa3c.envs import env_spaces, is_pixels, reward_threshold
 from tfa3c.errors import ConfigError, TrainingError, UserInputError, first_line
-from tfa3c.hosting.roles import RemoteRole, RoleDied, RoleFailed, RoleSpec, close_roles, start_roles
+from tfa3c.hosting.launch import close_roles, start_roles
+from tfa3c.hosting.roles import RemoteRole, RoleDied, RoleFailed, RoleSpec
 from tfa3c.hosting.threads import ThreadSupervisor
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
 from tfa3c.numerics import NonFiniteError, UpdateSkips
@@ -38,6 +38,7 @@ from tfa3c.policies.normalization import RewardNormalizer
 from tfa3c.progress import ProgressReporter
 from tfa3c.run_logs import RunLogs, trim_to_checkpoint
 from tfa3c.statistics import EpisodeStatistics, MetricAccumulator
+from tfa3c.tf_runtime import configure_threads
 
 _POLL_SECONDS = 0.05
 
@@ -502,18 +503,3 @@ class AsyncAlgorithm:
             "skipped_transitions": statistics.skipped_transitions,
             **self._summary_extras(stop_seconds),
         }
-
-
-def configure_threads(intra_op: int = 1) -> None:
-    """Sizes TensorFlow's thread pools (before its first op; later calls change nothing).
-
-    Small graphs run best on one inter-op and one intra-op thread per call: thread-pool
-    hand-offs cost more than the ops themselves, and our own threads already use the
-    cores. Convolutions over frame batches are real work, which `intra_op` threads
-    share.
-    """
-    try:
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-    except RuntimeError:  # already initialized: keep what is set
-        pass

@@ -74,7 +74,7 @@ class RoleServer:
     """Builds one role and runs its methods; what a process or a Ray actor hosts."""
 
     def __init__(self, spec: RoleSpec):
-        from tfa3c.cli import quiet_tensorflow
+        from tfa3c.tf_runtime import quiet_tensorflow
 
         quiet_tensorflow(inherited=True)  # its start-up chatter, once per role
         self.name = spec.name
@@ -123,33 +123,3 @@ def unwrap(name: str, reply: tuple[str, Any]) -> Any:
     if status != "ok":
         raise RoleFailed(f"{name} failed: {value}")
     return value
-
-
-def start_roles(hosting: str, specs: Sequence[RoleSpec], ray_address: str | None = None
-                ) -> list[RemoteRole]:
-    """Starts every role of `specs` under `hosting` ("processes" or "ray") and waits until built.
-
-    The roles are built in parallel. If any fails to build, the others are closed and
-    the error is raised.
-    """
-    if hosting == "processes":
-        from tfa3c.hosting.processes import start_processes
-
-        return start_processes(specs)
-    if hosting == "ray":
-        from tfa3c.hosting.ray_cluster import start_actors
-
-        return start_actors(specs, ray_address)
-    raise ValueError(f"no remote hosting {hosting!r}: processes or ray")
-
-
-def close_roles(roles: Sequence[RemoteRole]) -> None:
-    """Closes every role; one that fails to close does not keep the others open."""
-    errors = []
-    for role in roles:
-        try:
-            role.close()
-        except Exception as error:  # report below, after the others are closed
-            errors.append(error)
-    if errors:
-        raise errors[0]

@@ -25,11 +25,17 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfa3c.algorithms.config import ENCODERS
+from tfa3c.policies.encoder_names import (
+    CNN,
+    CNN_LSTM,
+    ENCODERS,
+    LSTM,
+    MLP,
+    MLP_LSTM,
+    NATURE_CNN,
+)
 
 _PACKAGE = "tfa3c"
-MLP, LSTM, MLP_LSTM, CNN, NATURE_CNN, CNN_LSTM = ENCODERS
-PIXEL_ENCODERS = (CNN, NATURE_CNN, CNN_LSTM)
 
 # Convolutions (filters, kernel, stride), then one dense layer of `units`.
 CONV_ARCHITECTURES = {

@@ -8,7 +8,7 @@ import pathlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tfa3c.benchmarking.figures import (
+from measuring.figures import (
     ALGO_NAMES,
     FIGURE_NAMES,
     FIGURES,

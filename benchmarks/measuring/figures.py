@@ -1,21 +1,21 @@
 """Benchmark figures: the peer's summary lines, statistics over seeds, and ratios.
 
-Pure functions on the JSON that `tfa3c bench` writes: no TensorFlow, no subprocesses.
-`tfa3c plot` reads the peer with them too, and `tfa3c.benchmarking.report` renders them.
+Pure functions on the JSON that `python benchmarks/run.py` writes: no TensorFlow, no subprocesses.
+`tfa3c plot` reads the peer with them too, and `measuring.report` renders them.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import pathlib
 import statistics
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tfa3c.errors import UserInputError
+from tfa3c.plotting import ALGO_NAMES as LIBRARY_NAMES
+from tfa3c.plotting import json_objects as json_objects  # the benchmark reads with it
+from tfa3c.plotting import read_summaries
 
-ALGO_NAMES = {"a3c": "A3C", "ga3c": "GA3C", "sb3-a2c": "SB3 A2C"}
+ALGO_NAMES = {**LIBRARY_NAMES, "sb3-a2c": "SB3 A2C"}
 VECTOR_ENVS = 8  # environments in the vector setting of the environment's own limit
 SUMMARY_KEYS = ("algo", "env", "seed", "solved", "seconds", "env_steps", "episodes",
                 "steps_per_second", "mean_return_100")
@@ -26,40 +26,13 @@ FIGURE_NAMES = {"seconds": "seconds to solve", "env_steps": "env steps to solve"
 
 
 # Inputs -----------------------------------------------------------------------------
-def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The lines that are JSON objects, parsed, in order; every other line is skipped."""
-    for line in lines:
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            yield value
-
-
 def read_peer(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Reads the peer's JSON lines (one per seed, as `sb3_a2c.sh` prints them).
-
-    Lines that are not JSON objects with the summary keys (pip chatter, blank lines) are
-    skipped.
 
     Raises:
         UserInputError: the file is missing or holds no summary line.
     """
-    try:
-        text = pathlib.Path(path).read_text()
-    except OSError as error:
-        raise UserInputError(f"cannot read peer file {path}: {error.strerror}") from None
-    runs = [value for value in json_objects(text.splitlines())
-            if {"seconds", "steps_per_second", "env_steps"} <= set(value)]
-    if not runs:
-        raise UserInputError(f"peer file {path} has no JSON summary line (expected lines like "
-                             '{"algo": "sb3-a2c", "seconds": ..., "env_steps": ..., '
-                             '"steps_per_second": ...})')
-    return runs
+    return read_summaries(path, "peer file")
 
 
 # Aggregation --------------------------------------------------------------------------

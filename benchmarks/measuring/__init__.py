@@ -1,4 +1,4 @@
-"""`tfa3c bench`: measuring against the peer and writing benchmarks/RESULTS.md.
+"""The project's own measuring (`python benchmarks/run.py`): the peer, RESULTS.md.
 
 - `bench`: the CartPole report (runs, scaling, serving latency) and the command.
 - `suite`: `--suite` / `--env`: both algorithms and the peer on each environment.

@@ -1,6 +1,6 @@
-"""`tfa3c bench`: A3C and GA3C on CartPole-v1 against a peer, with curves and scaling.
+"""`python benchmarks/run.py`: A3C and GA3C on CartPole-v1 against a peer, with curves and scaling.
 
-(`--suite` and `--env ENV` measure other environments instead: `tfa3c.benchmarking.suite`.)
+(`--suite` and `--env ENV` measure other environments instead: `measuring.suite`.)
 
 One command measures everything the results page states, in the same session:
 
@@ -12,8 +12,8 @@ One command measures everything the results page states, in the same session:
 
 then writes `<out>/results/<stamp>-<host>.json` (every raw figure), the learning-curve
 and scaling PNGs beside it, and regenerates `<out>/RESULTS.md` from that JSON. This
-module runs the measurements; `tfa3c.benchmarking.figures` turns them into statistics and
-ratios, and `tfa3c.benchmarking.report` into RESULTS.md.
+module runs the measurements; `measuring.figures` turns them into statistics and
+ratios, and `measuring.report` into RESULTS.md.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from tfa3c.benchmarking.figures import (
+from measuring.figures import (
     ALGO_NAMES,
     VECTOR_ENVS,
     aggregate,
@@ -47,7 +47,7 @@ from tfa3c.benchmarking.figures import (
     peer_aggregate,
     read_peer,
 )
-from tfa3c.benchmarking.report import render_results
+from measuring.report import render_results
 from tfa3c.errors import UserInputError
 
 ENV_ID = "CartPole-v1"  # the default environment, the one the examples train on
@@ -425,7 +425,7 @@ def run_serving_latency(root: pathlib.Path, timeout: float = 300.0) -> dict[str,
 
 # The command -------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `tfa3c bench` and `benchmarks/run.py`."""
+    """Options of `benchmarks/run.py`."""
     parser.description = ("Benchmark A3C and GA3C on CartPole-v1 (each seed its own subprocess) "
                           "against a peer; write results JSON, curves, scaling and RESULTS.md.")
     parser.add_argument("--seeds", type=int, default=None,
@@ -702,7 +702,7 @@ def run(args: argparse.Namespace) -> int:
             serving = run_serving_latency(root)
     except KeyboardInterrupt:
         progress.close()
-        print("tfa3c bench: interrupted; nothing written but the run folders under "
+        print("python benchmarks/run.py: interrupted; nothing written but the run folders under "
               f"{runs_dir}", file=sys.stderr, flush=True)
         return 130
     finally:
@@ -734,8 +734,8 @@ def run(args: argparse.Namespace) -> int:
     json_path = results_dir / f"{stamp}.json"
     _write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     results_md = out / "RESULTS.md"
-    from tfa3c.benchmarking import hosting, soak
-    from tfa3c.benchmarking import suite as bench_suite
+    from measuring import hosting, soak
+    from measuring import suite as bench_suite
 
     # The suite (`--suite`), the soak and the hosting benchmarks (benchmarks/soak.py,
     # benchmarks/hosting.py) run on their own; their newest sections stay.
@@ -764,7 +764,7 @@ def _check_env(env_id: str, run_peer: bool) -> None:
 
 def _suite_envs(args: argparse.Namespace) -> list[str]:
     """The environments of a suite run: `--suite [ENVS]`, or an `--env` other than CartPole."""
-    from tfa3c.benchmarking.suite import SUITE
+    from measuring.suite import SUITE
 
     if args.suite is None:
         return [] if args.env_id == ENV_ID else [args.env_id]
@@ -780,7 +780,7 @@ def _suite_envs(args: argparse.Namespace) -> list[str]:
 def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], explicit: bool,
                seeds: int, quick: bool) -> int:
     """Checks every environment and algorithm first, then runs `bench_suite.run_suite`."""
-    from tfa3c.benchmarking.suite import budget, run_suite
+    from measuring.suite import budget, run_suite
 
     main_only = [option for option, value in (("--scaling-seconds", args.scaling_seconds),
                                              ("--workers-list", args.workers_list),
@@ -826,7 +826,7 @@ def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], e
     try:
         return run_suite(args, env_ids, commands, seeds, out, progress, max_seconds)
     except KeyboardInterrupt:
-        print("tfa3c bench: interrupted; nothing written but the run folders under "
+        print("python benchmarks/run.py: interrupted; nothing written but the run folders under "
               f"{out / 'results' / 'runs'}", file=sys.stderr, flush=True)
         return 130
     finally:
@@ -893,7 +893,7 @@ def _write_atomic(path: pathlib.Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "tfa3c bench") -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python benchmarks/run.py") -> int:
     """Entry point of `benchmarks/run.py`: parse, run, one-line errors with exit status 2."""
     from tfa3c import cli
 

@@ -1,4 +1,4 @@
-"""`tfa3c bench --suite` / `--env ENV`: both algorithms and the peer on each environment.
+"""`python benchmarks/run.py --suite` / `--env ENV`: both algorithms and the peer on each env.
 
 For every environment of the suite (or the one `--env` names, when it is not the
 CartPole-v1 of the main report), in one command: the peer with the environment's
@@ -23,7 +23,7 @@ import subprocess
 import time
 from typing import Any
 
-from tfa3c.benchmarking.figures import ALGO_NAMES, aggregate, median_of, peer_aggregate, read_peer
+from measuring.figures import ALGO_NAMES, aggregate, median_of, peer_aggregate, read_peer
 from tfa3c.errors import UserInputError
 
 # Training budget per environment, seconds (issue 9's table).
@@ -62,7 +62,7 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
     environments it finished.
 
     Args:
-        args: the parsed `tfa3c bench` options (`run_peer`, `peer`; the command line).
+        args: the parsed `python benchmarks/run.py` options (`run_peer`, `peer`; the command line).
         env_ids: the environments, in order.
         commands: per environment, per algorithm, the training command before run options.
         seeds: seeds 0..seeds-1 per algorithm.
@@ -70,8 +70,8 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
         progress: the benchmark's progress display.
         max_seconds: every environment's budget (None: each its own, from `BUDGETS`).
     """
+    from measuring import bench
     from tfa3c import atari
-    from tfa3c.benchmarking import bench
 
     started = time.perf_counter()
     results_dir = out / "results"
@@ -301,7 +301,7 @@ def replace_section(text: str, section: str) -> str:
 
     A new section goes before the soak section, if there is one, else at the end.
     """
-    from tfa3c.benchmarking.soak import SECTION_START as SOAK_START
+    from measuring.soak import SECTION_START as SOAK_START
 
     if SECTION_START in text and SECTION_END in text:
         head, rest = text.split(SECTION_START, 1)
@@ -336,15 +336,15 @@ def latest_section(results_dir: pathlib.Path, out: pathlib.Path) -> str:
                       f"{error})")
         section = f"{SECTION_START}\n## Environments beyond CartPole\n\n{SECTION_END}"
     if broken:
-        notes = "\n".join(f"- {line}; rerun tfa3c bench --suite" for line in broken)
+        notes = "\n".join(f"- {line}; rerun python benchmarks/run.py --suite" for line in broken)
         section = section.replace(SECTION_END, notes + "\n" + SECTION_END)
     return "\n" + section + "\n"
 
 
 def _draw_curves(env_id: str, entry: dict[str, Any], out: pathlib.Path,
                  results_dir: pathlib.Path, stamp: str) -> str | None:
+    from measuring import bench
     from tfa3c import plotting
-    from tfa3c.benchmarking import bench
 
     groups = {}
     for algo, item in entry["algorithms"].items():

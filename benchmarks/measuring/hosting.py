@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from tfa3c.benchmarking.report import newest_section
-from tfa3c.benchmarking.soak import replace_section
+from measuring.report import newest_section
+from measuring.soak import replace_section
 
 ENVS = ("CartPole-v1", "ALE/Pong-v5")
 HOSTINGS = ("threads", "processes", "ray")
@@ -154,8 +154,9 @@ def message_sizes() -> dict[str, dict[str, dict[str, int]]]:
 
 def message_costs(repeats: int = 200) -> dict:
     """Median round trip of each message per hosting, and the learner's apply time."""
+    from tfa3c.hosting.launch import start_roles
     from tfa3c.hosting.ray_cluster import disconnect
-    from tfa3c.hosting.roles import Echo, RoleSpec, start_roles
+    from tfa3c.hosting.roles import Echo, RoleSpec
 
     sizes = message_sizes()
     seconds: dict = {env: {algo: {} for algo in sizes[env]} for env in sizes}
@@ -352,7 +353,7 @@ def render_section(data: dict, json_name: str) -> str:
             messages["apply_seconds"].items()) + ".", ""]
     if messages and throughput_rows:
         lines += ["### Projection (A3C)", "",
-                  "Computed from the figures above (`tfa3c.benchmarking.hosting.projection`). "
+                  "Computed from the figures above (`measuring.hosting.projection`). "
                   "Assumptions: a core runs what it ran here (one worker process per core; "
                   "per core = the best hosted env steps/s measured here over this machine's "
                   "cores, the learner's share included); the learner applies one rollout at a "

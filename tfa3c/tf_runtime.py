@@ -1,0 +1,54 @@
+"""TensorFlow's process-wide settings: a quiet import, and the sizes of its thread pools.
+
+Both act once per process (TensorFlow fixes its pools at its first op), so every
+process that runs tfa3c's networks, the run's and each hosted role's, calls them
+before its first op.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def quiet_tensorflow(inherited: bool = False) -> None:
+    """Imports TensorFlow without its C++ start-up chatter on stderr.
+
+    TF 2.21 prints absl and CUDA-stub lines at import even with
+    TF_CPP_MIN_LOG_LEVEL=3, which would bury one-line errors; stderr is pointed at
+    /dev/null for the import only (a Python exception still reaches the user). Set
+    TF_CPP_MIN_LOG_LEVEL yourself to see them. A role process (`inherited`) takes the
+    variable from the run that set it here, so it quiets the import either way.
+    """
+    if "tensorflow" in sys.modules or ("TF_CPP_MIN_LOG_LEVEL" in os.environ
+                                       and not inherited):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def configure_threads(intra_op: int = 1) -> None:
+    """Sizes TensorFlow's thread pools (before its first op; later calls change nothing).
+
+    Small graphs run best on one inter-op and one intra-op thread per call: thread-pool
+    hand-offs cost more than the ops themselves, and our own threads already use the
+    cores. Convolutions over frame batches are real work, which `intra_op` threads
+    share.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    except RuntimeError:  # already initialized: keep what is set
+        pass
