@@ -34,6 +34,7 @@ from tfa3c.policies.encoder_names import (
     MLP_LSTM,
     NATURE_CNN,
 )
+from tfa3c.policies.encoder_names import PIXEL_ENCODERS as PIXEL_ENCODERS  # the layers' users
 
 _PACKAGE = "tfa3c"
 
