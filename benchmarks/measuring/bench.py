@@ -851,7 +851,7 @@ def _draw_plots(algorithms: dict[str, Any], scaling: dict[str, Any], peer: dict[
     if groups:
         path = results_dir / f"{stamp}-curves.png"
         plotting.plot_curves(groups, path, threshold=threshold,
-                             peer=(peer["name"], peer["runs"]) if peer else None,
+                             reference=(peer["name"], peer["runs"]) if peer else None,
                              title=f"{env_id}: "
                                    f"{max(len(e['runs']) for e in algorithms.values())} "
                                    "seed(s) per algorithm")

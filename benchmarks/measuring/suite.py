@@ -363,7 +363,7 @@ def _draw_curves(env_id: str, entry: dict[str, Any], out: pathlib.Path,
     # The peer prints summaries only: its solved runs are drawn as a marker at the target.
     solved = [run for run in peer["runs"] if run.get("solved")] if peer else []
     plotting.plot_curves(groups, path, threshold=entry["target"],
-                         peer=(peer["name"], solved) if solved else None,
+                         reference=(peer["name"], solved) if solved else None,
                          title=f"{env_id}: budget {entry['budget']:g} s",
                          steps_label=("agent steps (4 frames each)" if "env_limit" in entry
                                       else "env steps"))

@@ -38,13 +38,8 @@ def _import_ray():
     return ray
 
 
-LOOPBACK = "127.0.0.1"
-
-
 def connect(address: str | None):
     """Joins the cluster at `address`, or starts a local Ray instance (None); returns `ray`.
-
-    A local instance listens on the loopback address only.
 
     Raises:
         UserInputError: no cluster answers at `address`.
@@ -53,12 +48,8 @@ def connect(address: str | None):
     if ray.is_initialized():
         return ray
     _check_reachable(address)
-    # A local instance is for this run alone: its servers listen on the loopback address
-    # only (Ray has no authentication: whoever reaches its ports can run code here).
-    local = {"_node_ip_address": LOOPBACK} if address is None else {}
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 **local)
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise UserInputError(f"cannot join the Ray cluster at --ray-address {address!r}: "
                              f"{first_line(error)}; start one with `ray start --head` "
