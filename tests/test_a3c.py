@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfa3c.algorithms.a3c import A3C
+from tfa3c.algorithms.a3c import A3C, A3CWorker
 from tfa3c.algorithms.config import A3CConfig
 from tfa3c.envs import EnvironmentGroup
 
@@ -22,7 +22,15 @@ def worker_threads():
     return [t for t in threading.enumerate() if t.name.startswith("a3c-worker")]
 
 
-def test_short_run_changes_global_weights_stops_at_budget_and_joins(tmp_path):
+def test_short_run_changes_global_weights_stops_at_budget_and_joins(tmp_path, monkeypatch):
+    acted = []
+    rollout = A3CWorker.rollout
+
+    def recorded(worker, *args):
+        acted.append(worker.index)
+        return rollout(worker, *args)
+
+    monkeypatch.setattr(A3CWorker, "rollout", recorded)
     algorithm = A3C(small_config(tmp_path, max_steps=3000))
     before = [w.copy() for w in algorithm.learner.weights()]
     summary = algorithm.learn()
@@ -32,7 +40,7 @@ def test_short_run_changes_global_weights_stops_at_budget_and_joins(tmp_path):
     assert 3000 <= summary["env_steps"] < 3000 + 2 * 2 * 10 * 2
     assert worker_threads() == []
     # Each thread ran its own worker (the tutorial's late-bound lambda ran one twice).
-    assert all(worker.rollouts > 0 for worker in algorithm.workers)
+    assert set(acted) == {0, 1}
     assert set(summary) >= {"algo", "env", "seed", "solved", "seconds", "env_steps",
                             "episodes", "steps_per_second", "mean_return_100"}
     run = tmp_path / "run"
@@ -51,7 +59,7 @@ def test_max_seconds_stops(tmp_path):
 def make_worker(tmp_path, **changes):
     config = small_config(tmp_path, **changes)
     algorithm = A3C(config)
-    worker = algorithm.workers[0]
+    worker = A3CWorker(0, algorithm.config)
     worker.pull(algorithm.learner.weights())
     return algorithm, worker
 
@@ -67,13 +75,18 @@ def test_bootstrap_uses_the_state_after_the_last_step(tmp_path):
     steps = rollout.observations[:, env]
     starts = np.flatnonzero(rollout.episode_starts[:, env])
     first = starts[-1] if len(starts) else 0
-    state = ((rollout.initial_h[env:env + 1], rollout.initial_c[env:env + 1]) if first == 0
-             else model.initial_state(1))
+    state = (initial_state(rollout, [env]) if first == 0 else model.initial_state(1))
     for t in range(first, 6):
         _, _, state = model.step(steps[t:t + 1], state)
     if not (rollout.terminated[-1, env] or rollout.truncated[-1, env]):
         _, value, _ = model.step(worker.envs.observations[env:env + 1], state)
         np.testing.assert_allclose(rollout.next_values[-1, env], value.numpy()[0], atol=1e-5)
+
+
+def initial_state(rollout, envs):
+    """The `(h, c)` a rollout started from, for environments `envs`."""
+    h, c = np.split(rollout.initial_states[envs], 2, axis=1)
+    return h, c
 
 
 def gradients_under_acting_statistics(worker, rollout):
@@ -91,11 +104,11 @@ def gradients_under_acting_statistics(worker, rollout):
     return result
 
 
-def reference_gradients(model, config, rollout, envs, initial_state=None):
+def reference_gradients(model, config, rollout, envs, start_state=None):
     """Clipped gradients of the loss on `envs`' steps, through the Keras model's step path.
 
     An episode that starts inside the rollout starts from a zero LSTM state; the others
-    continue from `initial_state` (default: the state the rollout started from).
+    continue from `start_state` (default: the state the rollout started from).
     """
     from tfa3c.algorithms.losses import actor_critic_loss
     from tfa3c.algorithms.returns import returns_and_advantages
@@ -103,7 +116,7 @@ def reference_gradients(model, config, rollout, envs, initial_state=None):
     returns, advantages = returns_and_advantages(
         rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
         rollout.next_values, config.gamma, config.gae_lambda)
-    state = initial_state or (rollout.initial_h[envs], rollout.initial_c[envs])
+    state = start_state or initial_state(rollout, envs)
     if not model.recurrent:
         state = ()
     with tf.GradientTape() as tape:
@@ -132,10 +145,10 @@ def test_training_replays_from_the_rollouts_initial_state(tmp_path, encoder):
     rollout = worker.collect()  # the second rollout starts mid-episode...
     if rollout.episode_starts[0, 0]:
         rollout = worker.collect()
-    assert np.abs(rollout.initial_h).max() > 0  # ...from a non-zero LSTM state
+    assert np.abs(rollout.initial_states).max() > 0  # ...from a non-zero LSTM state
     gradients, _ = gradients_under_acting_statistics(worker, rollout)
     expected = reference_gradients(model, worker.config, rollout, [0])
-    zeros = np.zeros_like(rollout.initial_h)
+    zeros = np.zeros_like(initial_state(rollout, [0])[0])
     zero_state = reference_gradients(model, worker.config, rollout, [0], (zeros, zeros))
     for got, want in zip(gradients, expected, strict=True):
         np.testing.assert_allclose(got[0], want, rtol=3e-5, atol=1e-5)  # the only update group
@@ -170,7 +183,8 @@ def test_each_update_group_gets_the_gradient_of_its_own_environments(tmp_path, o
     reference.build(variables)
     for index in range(3):
         reference.apply([g[index] for g in gradients], variables)
-    after, applied = algorithm.learner.apply(gradients)
+    after, applied, version = algorithm.learner.apply(gradients)
+    assert version == 1
     assert applied.all()
     np.testing.assert_allclose(after, np.concatenate([v.numpy().ravel() for v in variables]),
                                atol=1e-6)

@@ -78,15 +78,17 @@ class ScriptedEnvs:
 
 def test_agent_builds_n_step_returns_by_hand(tmp_path):
     gamma, scale = 0.5, 0.5
-    config = small_config(tmp_path, n_steps=3, gamma=gamma, reward_scale=scale)
+    config = small_config(tmp_path, n_steps=3, gamma=gamma, reward_scale=scale,
+                          normalize_rewards=False)
     agent = GA3CAgent(0, config, envs=ScriptedEnvs())
     requested = []
     experience = None
     for step in range(4):  # the rollout is complete once step 3's values are known
-        observations = agent.observations_to_predict()
+        observations, states = agent.request()
+        assert states is None  # a feed-forward policy
         requested.append(observations[:, 0].tolist())
         probabilities = np.full((len(observations), 2), 0.5)
-        experience, _ = agent.act(probabilities, observations[:, 0].copy(), policy_version=step)
+        experience, _ = agent.step(probabilities, observations[:, 0].copy(), policy_version=step)
         assert (experience is None) == (step < 3)
     # Final observations ride along with the next request, after the current ones.
     assert requested[1] == [110.0, 111.0, 112.0, 3.0]
@@ -116,6 +118,8 @@ def test_agent_builds_n_step_returns_by_hand(tmp_path):
     np.testing.assert_array_equal(experience.policy_versions.T,
                                   [[0, 0, 0], [1, 1, 1], [2, 2, 2]])
     assert experience.actions.shape == (3, 3) and len(experience) == 9
+    # The behaviour policy's probability of every action taken: one half.
+    np.testing.assert_allclose(experience.log_probs, np.full((3, 3), np.log(0.5)), rtol=1e-6)
     # Every environment's first step starts an episode; env 0 ends one at t=1 (so t=2
     # starts one), env 2 at t=0 (truncated).
     np.testing.assert_array_equal(experience.episode_starts.T,
@@ -130,12 +134,12 @@ def test_recurrent_agent_carries_resets_and_bootstraps_from_the_right_states(tmp
     sent = []
     experience = None
     for step in range(4):
-        observations, states = agent.observations_to_predict(), agent.states_to_predict()
+        observations, states = agent.request()
         assert states.shape == (len(observations), 2)
         sent.append(states[:, 0].tolist())
         following = np.repeat(observations[:, :1] + 0.5, 2, axis=1).astype(np.float32)
-        experience, _ = agent.act(np.full((len(observations), 2), 0.5),
-                                  observations[:, 0].copy(), step, states=following)
+        experience, _ = agent.step(np.full((len(observations), 2), 0.5),
+                                   observations[:, 0].copy(), step, states=following)
     # Step 0 starts from zeros. Env 2 was truncated at step 0: its state was reset, and its
     # final observation went with the state that produced its last action (100.5 + 2).
     assert sent[0] == [0.0, 0.0, 0.0]
@@ -146,7 +150,7 @@ def test_recurrent_agent_carries_resets_and_bootstraps_from_the_right_states(tmp
     assert sent[3] == [120.5, 0.0, 0.0, 121.5]
     np.testing.assert_array_equal(experience.initial_states, np.zeros((3, 2)))
     # The next rollout starts from the states after step 2.
-    assert agent._initial_states[:, 0].tolist() == sent[3][:3]
+    assert agent.rollout.initial_states[:, 0].tolist() == sent[3][:3]
 
 
 def test_epsilon_schedule():
@@ -168,9 +172,10 @@ def test_one_forward_pass_answers_several_agents(tmp_path):
         return predict(observations, states)
 
     algorithm.predictor.predict = counting
-    for agent in algorithm.agents:
-        algorithm.prediction_queue.put((agent.index, agent.observations_to_predict(),
-                                        agent.states_to_predict()))
+    agents = [GA3CAgent(index, algorithm.config, algorithm.model.state_size)
+              for index in range(3)]
+    for agent in agents:
+        algorithm.prediction_queue.put((agent.index, *agent.request()))
     predictor = threading.Thread(target=algorithm._run_predictor, args=(0,))
     predictor.start()
     try:
@@ -178,11 +183,11 @@ def test_one_forward_pass_answers_several_agents(tmp_path):
     finally:
         algorithm.stop_event.set()
         predictor.join(10)
-        algorithm._close()
+        for agent in agents:
+            agent.close()
     assert not predictor.is_alive()
     assert sizes == [6]  # three requests of two observations, one forward pass
-    for agent, (probabilities, values, _, version) in zip(algorithm.agents, responses,
-                                                          strict=True):
+    for agent, (probabilities, values, _, version) in zip(agents, responses, strict=True):
         logits, expected_values = algorithm.model(agent.envs.observations)
         np.testing.assert_allclose(values, expected_values, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(probabilities, softmax(np.asarray(logits)), rtol=1e-5)

@@ -143,7 +143,7 @@ def test_a3c_skips_exactly_the_update_groups_whose_gradient_is_not_finite():
         optimizer.build(model.trainable_variables)
         learner = GlobalLearner(model, optimizer, updates_per_apply=len(gradients))
         stacked = [np.stack(parts) for parts in zip(*gradients, strict=True)]
-        weights, mask = learner.apply(stacked, usable)
+        weights, mask, _ = learner.apply(stacked, usable)
         return weights, mask, int(optimizer.iterations.numpy())
 
     reference, mask, steps = applied([good])

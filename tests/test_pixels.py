@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfa3c.algorithms.a3c import A3C
+from tfa3c.algorithms.a3c import A3C, A3CWorker
 from tfa3c.algorithms.config import A3CConfig, GA3CConfig
-from tfa3c.algorithms.ga3c import GA3C
+from tfa3c.algorithms.ga3c import GA3C, GA3CAgent
+from tfa3c.algorithms.training import reward_stream
 from tfa3c.atari import AtariGame, AtariGroup, game_name
 from tfa3c.play import load_policy, play_episodes
 from tfa3c.policies.actor_critic import build_model, network
@@ -67,11 +68,15 @@ def test_a_cnn_policy_learns_a_pixel_task(tmp_path, algo, options):
     assert summary["solved"], summary
     # Frames stayed uint8 on the way: the traced training step takes them as they are.
     if algo == "ga3c":
-        assert algorithm.agents[0]._observations.dtype == np.uint8
+        agent = GA3CAgent(0, algorithm.config, algorithm.model.state_size)
+        assert agent.rollout.observations.dtype == np.uint8
+        agent.close()
         signature = algorithm.learner._train.structured_input_signature[0][0]
     else:
-        assert algorithm.workers[0].envs.observations.dtype == np.uint8
-        signature = algorithm.workers[0].gradients._function.structured_input_signature[0][1]
+        worker = A3CWorker(0, algorithm.config)
+        assert worker.collect().observations.dtype == np.uint8
+        worker.close()
+        signature = worker.gradients._function.structured_input_signature[0][1]
     assert signature.dtype == tf.uint8
     # The greedy exported policy presses the lit side.
     path = algorithm.export(str(tmp_path / "models"))
@@ -169,8 +174,8 @@ def test_pong_trains_exports_and_plays(tmp_path, algo, options):
                                          logdir=str(tmp_path / "run"), **options))
     assert algorithm.config.clip_rewards and not algorithm.config.normalize_rewards
     # Clipped rewards for the loss; the episode statistics keep the game's own.
-    scaled = algorithm.reward_stream(3)(np.array([3.0, -2.0, 0.0], np.float32),
-                                        np.zeros(3, bool))
+    scaled = reward_stream(algorithm.config, None, 3)(np.array([3.0, -2.0, 0.0], np.float32),
+                                                      np.zeros(3, bool))
     np.testing.assert_array_equal(scaled, [1.0, -1.0, 0.0])
     before = [v.numpy().copy() for v in algorithm.model.trainable_variables]
     summary = algorithm.learn()

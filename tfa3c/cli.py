@@ -240,7 +240,8 @@ def train(algo: str, args: argparse.Namespace, prog: str = "tfa3c") -> int:
         module = importlib.import_module(f"tfa3c.algorithms.{algo}")
         algorithm = getattr(module, algo.upper())(config)
     try:
-        summary = algorithm.learn()
+        with user_errors(prog):  # e.g. no Ray cluster at --ray-address, found at the start
+            summary = algorithm.learn()
     except TrainingError as error:
         traceback.print_exception(error.__cause__ or error, file=sys.stderr)
         print(f"{prog}: error: {error}", file=sys.stderr, flush=True)

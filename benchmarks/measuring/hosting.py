@@ -154,32 +154,21 @@ def message_sizes() -> dict[str, dict[str, dict[str, int]]]:
 
 def message_costs(repeats: int = 200) -> dict:
     """Median round trip of each message per hosting, and the learner's apply time."""
-    from tfa3c.hosting.launch import start_roles
-    from tfa3c.hosting.ray_cluster import disconnect
-    from tfa3c.hosting.roles import Echo, RoleSpec
+    from tfa3c.hosting.launch import close_roles, start_roles
+    from tfa3c.hosting.roles import RoleSpec
 
     sizes = message_sizes()
     seconds: dict = {env: {algo: {} for algo in sizes[env]} for env in sizes}
-    local = Echo()
-    for hosting in HOSTINGS:
-        if hosting == "threads":  # handed over within one process: the baseline
-            roles = []
-
-            def call(method, *args):
-                return getattr(local, method)(*args)
-        else:
-            roles = start_roles(hosting, [RoleSpec("echo", "tfa3c.hosting.roles:Echo")])
-            call = roles[0].call
+    for hosting in HOSTINGS:  # threads: handed over within one process, the baseline
+        roles = start_roles(hosting, [RoleSpec("echo", "tfa3c.hosting.roles:Echo")])
+        call = roles[0].call
         for env, algos in sizes.items():
             for algo, size in algos.items():
                 payload = np.ones(size["out"], np.uint8)
                 seconds[env][algo][hosting] = median_seconds(
                     lambda call=call, p=payload, b=size["back"]: call("exchange", p, b),
                     repeats)
-        for role in roles:
-            role.close()
-        if hosting == "ray":
-            disconnect()
+        close_roles(hosting, roles)
     return {"sizes": sizes, "round_trip_seconds": seconds, "apply_seconds": apply_costs()}
 
 

@@ -1,8 +1,15 @@
-"""A3C: worker threads act with the actor-critic (LSTM by default) and update one global model.
+"""A3C: workers act with the actor-critic (LSTM by default) and update one global model.
 
-What a worker does (`A3CWorker`: act, build returns, compute gradients on its local
-model) is kept apart from how it is hosted (a thread loop in `A3C`), so a worker can
-later live in another process or host and send its gradients over the wire.
+Two roles (Mnih et al., 2016):
+
+- `A3CWorker` acts in its own environments at a snapshot of the global weights and
+  computes the gradients of its rollout there. It is hosted anywhere (a thread of
+  the learner's process, a process, a Ray actor: `tfa3c.hosting`), unchanged.
+- `GlobalLearner` applies every worker's gradients to the global model with one
+  optimizer, and answers with the weights to act with next.
+
+`A3C` says how they connect: a thread of the learner's process drives each worker,
+sending weights and statistics and applying what comes back.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import tensorflow as tf
 
 from tfa3c.algorithms.config import A3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
-from tfa3c.algorithms.returns import returns_and_advantages, standardize
+from tfa3c.algorithms.returns import standardize
+from tfa3c.algorithms.rollouts import Rollout
 from tfa3c.algorithms.training import (
     AsyncAlgorithm,
     hosted_tf_threads,
@@ -24,135 +32,157 @@ from tfa3c.algorithms.training import (
     reward_stream,
 )
 from tfa3c.envs import make_group
-from tfa3c.hosting.roles import RemoteRole, RoleSpec
+from tfa3c.hosting.roles import Role, RoleSpec, shared_in_process
 from tfa3c.policies import distributions
 from tfa3c.policies.acting import acting_policy, unflatten
 from tfa3c.policies.actor_critic import split_state
 from tfa3c.policies.distributions import CATEGORICAL
-from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
-from tfa3c.statistics import EpisodeStatistics, EpisodeTally
-from tfa3c.tf_runtime import configure_threads
-
-
-@dataclass
-class Rollout:
-    """`n_steps` steps of a worker's environments, `[time, envs]` arrays."""
-
-    observations: np.ndarray  # [T, N, *obs]: float32 vectors, or uint8 frames
-    actions: np.ndarray  # [T, N], or [T, N, dims] for continuous actions
-    rewards: np.ndarray  # [T, N], scaled
-    values: np.ndarray  # [T, N], V(s_t) from the acting weights
-    next_values: np.ndarray  # [T, N], V(s_{t+1}) where truncated and at t = T-1
-    terminated: np.ndarray  # [T, N]
-    truncated: np.ndarray  # [T, N]
-    episode_starts: np.ndarray  # [T, N], s_t is an episode's first observation
-    initial_h: np.ndarray  # [N, units], recurrent state the rollout started from
-    initial_c: np.ndarray  # (units 0: a feed-forward encoder)
-
+from tfa3c.policies.normalization import RewardNormalizer
+from tfa3c.statistics import EpisodeTally
 
 METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
 
 
-class A3CWorker:
-    """Acts in its own seeded environments and computes gradients at its local weights.
+class WorkerNetwork:
+    """What the workers of one process share: a copy of the network and its traced functions.
 
-    The worker's local weights are a snapshot of the global ones (`pull`): it acts with
-    them (`tfa3c.policies.acting`) and computes its gradients at them, while the global model
-    moves on.
+    The copy's trainable weights are never used: workers act and differentiate at the
+    weights they are sent. Its observation statistics are loaded from the learner's.
+    """
+
+    def __init__(self, config: A3CConfig):
+        self.config = config  # kept alive with this object (see `shared_in_process`)
+        self.model = policy_model(config)
+        self.policy = acting_policy(self.model)
+        self.groups = update_groups(config.envs_per_worker, config.envs_per_update)
+        self.gradients = GroupGradients(config, self.model, self.groups)
+
+
+@dataclass
+class WorkerReport:
+    """What a worker sends back per rollout: plain arrays and numbers."""
+
+    gradients: list[np.ndarray]  # per variable, [update groups, *shape]
+    metrics: np.ndarray  # [update groups, len(METRICS)]
+    tally: EpisodeTally  # the rollout's steps and finished episodes
+    observation_moments: tuple | None  # what the observation statistics saw
+    reward_sums: np.ndarray | None  # what the reward statistics saw
+
+
+class A3CWorker:
+    """Acts in its own seeded environments and computes gradients at the weights it is sent.
+
+    One call, `rollout`, is the role's whole job: act `n_steps` steps at the given
+    weights, and return the gradients of that rollout at the same weights with the
+    steps and episodes counted. The running observation and reward statistics
+    travel both ways: the learner's come with the weights, and what this worker's
+    environments showed goes back with the gradients, for the learner to merge.
 
     Args:
         index: worker number (seeds its environments and sampling).
         config: the run's configuration.
-        model: the global model (its structure; the worker never writes its weights).
-        gradients: the traced gradient function to use; workers of one run share one
-            (tracing it takes a second or two). Built here when not given.
-        policy: another worker's acting policy, whose traced function (if any) is shared.
-        scale_rewards: `(rewards, dones) -> scaled rewards` for one step of the
-            environments (see `AsyncAlgorithm.reward_stream`); default: multiplied by
-            `reward_scale`.
     """
 
-    def __init__(self, index: int, config: A3CConfig, model: keras.Model,
-                 gradients: GroupGradients | None = None, policy=None, scale_rewards=None):
+    def __init__(self, index: int, config: A3CConfig):
         self.index = index
         self.config = config
+        network = shared_in_process(config, lambda: WorkerNetwork(config))
+        self.network = network  # held: the workers of a process share it while they live
         base_seed = config.seed * 10_000 + index * config.envs_per_worker
         self.envs = make_group(config.env_id, config.envs_per_worker, base_seed,
                                config.env_kwargs, name=f"a3c-worker-{index}",
                                non_finite=config.non_finite)
         self.spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
-        self.scale_rewards = scale_rewards or fixed_reward_scale(config.reward_scale)
-        units = model.state_size  # 0 for a feed-forward encoder
+        self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
+        self.scale_rewards = reward_stream(config, self.rewards, config.envs_per_worker)
+        units = network.model.state_size  # 0 for a feed-forward encoder
         self.h = np.zeros((self.envs.num_envs, units), np.float32)
         self.c = np.zeros((self.envs.num_envs, units), np.float32)
         self.episode_starts = np.ones(self.envs.num_envs, bool)
-        self.policy = acting_policy(model, policy)
-        self.normalizer = model.normalizer  # None without observation normalization
+        self.policy = acting_policy(network.model, network.policy)
+        self.normalizer = network.model.normalizer  # None without observation normalization
+        self.groups = network.groups
+        self.gradients = network.gradients
         self.rollouts = 0  # rollouts collected, for statistics and tests
-        self.weights = np.zeros(sum(int(np.prod(v.shape)) for v in model.trainable_variables),
-                                np.float32)
-        self.groups = update_groups(self.envs.num_envs, config.envs_per_update)
-        self.gradients = gradients or GroupGradients(config, model, self.groups)
+        self.weights = np.zeros(sum(int(np.prod(v.shape))
+                                    for v in network.model.trainable_variables), np.float32)
+        self.version = 0
 
-    def pull(self, weights: np.ndarray) -> None:
+    def rollout(self, weights: np.ndarray, version: int,
+                observation_statistics: np.ndarray | None = None,
+                reward_statistics: np.ndarray | None = None) -> WorkerReport:
+        """Acts one rollout at `weights` (flat) and returns its gradients and counts.
+
+        Args:
+            weights: the global weights, flat.
+            version: the updates the global model had when `weights` were taken.
+            observation_statistics: the learner's running observation statistics.
+            reward_statistics: the learner's running reward statistics.
+        """
+        if observation_statistics is not None:
+            self.normalizer.load(observation_statistics)
+        if reward_statistics is not None:
+            self.rewards.load(reward_statistics)
+        self.pull(weights, version)
+        tally = EpisodeTally()
+        gradients, metrics = self.compute_gradients(self.collect(tally))
+        return WorkerReport(
+            [gradient.numpy() for gradient in gradients], metrics.numpy(), tally,
+            None if self.normalizer is None else self.normalizer.take_moments(),
+            None if self.rewards is None else self.rewards.take_sums())
+
+    def pull(self, weights: np.ndarray, version: int = 0) -> None:
         """Takes a snapshot of the global weights (flat) to act with and to train at."""
         self.weights = weights
+        self.version = version
         self.policy.load(weights)
 
-    def _sample(self, params: np.ndarray) -> np.ndarray:
-        return distributions.sample_params(self.spec, params, self.rng)
-
-    def collect(self, statistics: EpisodeStatistics | None = None) -> Rollout:
+    def collect(self, tally: EpisodeTally | None = None) -> Rollout:
         """Acts for `n_steps` steps in every environment, carrying the recurrent state.
 
-        Steps and finished episodes are reported to `statistics` as they happen.
+        Steps and finished episodes are counted in `tally`.
         """
-        config, envs, policy = self.config, self.envs, self.policy
-        steps, num_envs = config.n_steps, envs.num_envs
-        observations = np.empty((steps, *envs.observations.shape), envs.observations.dtype)
-        actions = np.empty((steps, num_envs, *self.spec.action_shape),
-                           np.int64 if self.spec.discrete else np.float32)
-        rewards = np.empty((steps, num_envs), np.float32)
-        values = np.empty((steps, num_envs), np.float32)
-        next_values = np.zeros((steps, num_envs), np.float32)
-        terminated = np.zeros((steps, num_envs), bool)
-        truncated = np.zeros((steps, num_envs), bool)
-        episode_starts = np.empty((steps, num_envs), bool)
-        initial_h, initial_c = self.h.copy(), self.c.copy()
+        config, envs, policy, spec = self.config, self.envs, self.policy, self.spec
+        num_envs = envs.num_envs
         h, c = self.h, self.c
+        rollout = Rollout.empty(config.n_steps, envs.observations, spec,
+                                np.concatenate([h, c], axis=1))
+        rollout.policy_versions[:] = self.version
         current = envs.observations
-        for t in range(steps):
-            params, values[t], h, c = policy.step(current, h, c)
-            actions[t] = self._sample(params)
-            observations[t] = current
-            episode_starts[t] = self.episode_starts
-            step = envs.step(actions[t])
+        for t in range(config.n_steps):
+            params, rollout.values[t], h, c = policy.step(current, h, c)
+            outputs = distributions.outputs_from_params(spec, params)
+            actions = distributions.sample(spec, outputs, self.rng)
+            rollout.actions[t] = actions
+            rollout.log_probs[t] = distributions.behaviour_log_prob(spec, outputs, actions)
+            rollout.observations[t] = current
+            rollout.episode_starts[t] = self.episode_starts
+            step = envs.step(actions)
             done = step.terminated | step.truncated
-            rewards[t] = self.scale_rewards(step.rewards, done)
-            terminated[t], truncated[t] = step.terminated, step.truncated
+            rollout.rewards[t] = self.scale_rewards(step.rewards, done)
+            rollout.terminated[t], rollout.truncated[t] = step.terminated, step.truncated
             if step.final_observations.shape[0]:
                 cut = step.truncated
                 # V(s') continues the recurrent state from the one that produced a_t.
-                next_values[t, cut] = policy.step(step.final_observations, h[cut], c[cut])[1]
+                rollout.next_values[t, cut] = policy.step(step.final_observations,
+                                                          h[cut], c[cut])[1]
             if done.any():
                 h, c = h.copy(), c.copy()
                 h[done] = 0.0
                 c[done] = 0.0
             self.episode_starts = done
             current = step.observations
-            if statistics is not None:
-                statistics.add_steps(num_envs)
-                statistics.add_episodes(step.episode_returns, step.episode_lengths)
-                if step.skipped:
-                    statistics.add_skipped(step.skipped)
-        live = ~(terminated[-1] | truncated[-1])
+            if tally is not None:
+                tally.add_steps(num_envs)
+                tally.add_episodes(step.episode_returns, step.episode_lengths)
+                tally.add_skipped(step.skipped)
+        live = ~(rollout.terminated[-1] | rollout.truncated[-1])
         if live.any():
-            next_values[-1, live] = policy.step(current[live], h[live], c[live])[1]
+            rollout.next_values[-1, live] = policy.step(current[live], h[live], c[live])[1]
         self.h, self.c = h, c
         self.rollouts += 1
-        return Rollout(observations, actions, rewards, values, next_values, terminated,
-                       truncated, episode_starts, initial_h, initial_c)
+        return rollout
 
     def compute_gradients(self, rollout: Rollout) -> tuple[list[tf.Tensor], tf.Tensor]:
         """One gradient of the actor-critic loss per update group, each clipped by global norm.
@@ -167,9 +197,7 @@ class A3CWorker:
             One tensor per variable, `[groups, *variable.shape]`, and the metrics named
             by `METRICS`, `[groups, len(METRICS)]`.
         """
-        returns, advantages = returns_and_advantages(
-            rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
-            rollout.next_values, self.config.gamma, self.config.gae_lambda)
+        returns, advantages = rollout.targets(self.config.gamma, self.config.gae_lambda)
         if self.config.normalize_advantages:
             advantages = np.concatenate([standardize(advantages[:, group])
                                          for group in self.groups], axis=1)
@@ -178,12 +206,11 @@ class A3CWorker:
         per_step = np.concatenate(
             [actions, np.stack([advantages, returns, rollout.episode_starts], axis=-1)],
             axis=-1).astype(np.float32)
-        initial_state = np.concatenate([rollout.initial_h, rollout.initial_c], axis=1)
-        gradients = self.gradients(self.weights, rollout.observations, per_step, initial_state)
+        gradients = self.gradients(self.weights, rollout.observations, per_step,
+                                   rollout.initial_states)
         if self.normalizer is not None:
             # What the actors saw moves the observation statistics, after the gradient:
-            # it is taken under the statistics the rollout was acted with (other
-            # workers' updates aside).
+            # it is taken under the statistics the rollout was acted with.
             observations = rollout.observations
             self.normalizer.update(observations.reshape(-1, observations.shape[-1]))
         return gradients
@@ -191,66 +218,6 @@ class A3CWorker:
     def close(self) -> None:
         """Closes the worker's environments."""
         self.envs.close()
-
-
-@dataclass
-class WorkerReport:
-    """What a hosted worker sends back per rollout: plain arrays and numbers."""
-
-    gradients: list[np.ndarray]  # per variable, [update groups, *shape]
-    metrics: np.ndarray  # [update groups, len(METRICS)]
-    tally: EpisodeTally  # the rollout's steps and finished episodes
-    observation_moments: tuple | None  # what the observation statistics saw
-    reward_sums: np.ndarray | None  # what the reward statistics saw
-
-
-class HostedA3CWorker:
-    """An `A3CWorker` in a process or Ray actor of its own (`--hosting processes|ray`).
-
-    It builds its own copy of the network, environments and gradient function, and
-    per call acts one rollout at the weights it is sent and returns the gradients. The
-    running observation and reward statistics travel both ways: the learner's come
-    with the weights, and what this worker's actors saw goes back with the gradients
-    (`WorkerReport`), for the learner to merge.
-
-    Args:
-        index: worker number (seeds its environments and sampling).
-        config: the run's configuration.
-    """
-
-    def __init__(self, index: int, config: A3CConfig):
-        from tfa3c.envs import env_spaces, is_pixels
-        from tfa3c.policies.distributions import action_spec
-
-        # The spaces once (an Atari id makes a vector environment to read them).
-        observation_space, action_space = env_spaces(config.env_id, config.env_kwargs)
-        configure_threads(hosted_tf_threads(config, config.workers, is_pixels(observation_space)))
-        model = policy_model(config, action_spec(config.env_id, action_space),
-                             tuple(int(d) for d in observation_space.shape))
-        self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
-        self.worker = A3CWorker(index, config, model,
-                                scale_rewards=reward_stream(config, self.rewards,
-                                                            config.envs_per_worker))
-
-    def rollout(self, weights: np.ndarray, observation_statistics: np.ndarray | None,
-                reward_statistics: np.ndarray | None) -> WorkerReport:
-        """Acts one rollout at `weights` (flat) and returns its gradients and counts."""
-        worker = self.worker
-        if observation_statistics is not None:
-            worker.normalizer.load(observation_statistics)
-        if reward_statistics is not None:
-            self.rewards.load(reward_statistics)
-        worker.pull(weights)
-        tally = EpisodeTally()
-        gradients, metrics = worker.compute_gradients(worker.collect(tally))
-        return WorkerReport(
-            [gradient.numpy() for gradient in gradients], metrics.numpy(), tally,
-            None if worker.normalizer is None else worker.normalizer.take_moments(),
-            None if self.rewards is None else self.rewards.take_sums())
-
-    def close(self) -> None:
-        """Closes the worker's environments."""
-        self.worker.close()
 
 
 class GroupGradients:
@@ -409,6 +376,7 @@ class GlobalLearner:
         self.model = model
         self.optimizer = optimizer
         self.updates_per_apply = updates_per_apply
+        self.version = 0  # apply calls so far: the policy version of the weights they return
         self._lock = threading.Lock()
         specs = [tf.TensorSpec((updates_per_apply, *v.shape), v.dtype)
                  for v in model.trainable_variables]
@@ -453,7 +421,7 @@ class GlobalLearner:
         return self._flat_weights(), finite
 
     def apply(self, gradients: list[tf.Tensor], usable: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+              ) -> tuple[np.ndarray, np.ndarray, int]:
         """Optimizer steps on the global variables; returns the weights after them.
 
         Args:
@@ -464,14 +432,16 @@ class GlobalLearner:
                 if it is usable and its gradient is finite. Default: not known.
 
         Returns:
-            The weights, and which steps were applied. The snapshot (which includes other
-            workers' updates so far) is what the worker acts with next: pulling and
-            applying are one call.
+            The weights, which steps were applied, and the weights' version (apply calls
+            so far). The snapshot (which includes other workers' updates so far) is what
+            the worker acts with next: pulling and applying are one call.
         """
         if usable is not None and usable.all():  # the usual case: no check in the graph
             with self._lock:
                 weights = self._apply(gradients)
-            return weights.numpy(), usable
+                self.version += 1
+                version = self.version
+            return weights.numpy(), usable, version
         if usable is None:
             usable = np.ones(self.updates_per_apply, bool)
         with self._lock:
@@ -480,7 +450,10 @@ class GlobalLearner:
                     self._apply_finite_gradients,
                     input_signature=[self._specs, self._usable_spec]).get_concrete_function()
             weights, applied = self._apply_some(gradients, usable)
-        return weights.numpy(), applied.numpy()
+            applied = applied.numpy()
+            self.version += int(applied.any())
+            version = self.version
+        return weights.numpy(), applied, version
 
     def weights(self) -> np.ndarray:
         """A snapshot of the global weights, flat."""
@@ -513,68 +486,47 @@ class A3C(AsyncAlgorithm):
         model = policy_model(config, self.action_spec, self.observation_shape)
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
-        self.workers: list[A3CWorker] = []
-        if config.hosting == "threads":
-            def stream():
-                return self.reward_stream(config.envs_per_worker)
-
-            first = A3CWorker(0, config, model, scale_rewards=stream())
-            self.workers = [first, *(A3CWorker(index, config, model, first.gradients,
-                                               first.policy, stream())
-                                     for index in range(1, config.workers))]
         groups = update_groups(config.envs_per_worker, config.envs_per_update)
-        # The learner applies every worker's gradients in turn: with processes or Ray
-        # its apply is what the workers wait for and what bounds their number, worth
-        # XLA's start-up. Threads share one interpreter lock, which bounds them first.
+        # The learner applies every worker's gradients in turn: its apply is what the
+        # workers wait for. XLA fuses a small network's many tiny ops; convolutions
+        # gain nothing from it.
         self.learner = GlobalLearner(model, optimizer, len(groups),
-                                     jit_compile=config.hosting != "threads"
-                                     and not model.pixels)
+                                     jit_compile=not model.pixels)
         return model, optimizer
 
     def _role_specs(self) -> list[RoleSpec]:
-        return [RoleSpec(f"a3c-worker-{index}", "tfa3c.algorithms.a3c:HostedA3CWorker",
-                         (index, self.config)) for index in range(self.config.workers)]
+        config = self.config
+        threads = hosted_tf_threads(config, config.workers, self.pixels)
+        return [RoleSpec(f"a3c-worker-{index}", "tfa3c.algorithms.a3c:A3CWorker",
+                         (index, config), threads) for index in range(config.workers)]
 
     def _start_threads(self) -> None:
-        for worker in self.workers:
-            # Bind the worker now: the tutorial's lambda bound the loop variable late.
-            self.supervisor.start(f"a3c-worker-{worker.index}",
-                                  lambda worker=worker: self._run_worker(worker))
-        for role in self.roles:  # hosted workers: a thread here drives each one
+        for role in self.roles:
+            # Bind the role now: the tutorial's lambda bound the loop variable late.
             self.supervisor.start(role.name, lambda role=role: self._drive_worker(role))
 
-    def _drive_worker(self, role: RemoteRole) -> None:
-        """The learner's side of a hosted worker: weights out, gradients in, applied."""
-        weights = self.learner.weights()
+    def _drive_worker(self, role: Role) -> None:
+        """The learner's side of a worker: weights out, gradients in, applied."""
+        weights, version = self.learner.weights(), self.learner.version
         while not self.stop_event.is_set():
-            report: WorkerReport = role.call("rollout", weights, *self.shared_statistics())
+            report: WorkerReport = role.call("rollout", weights, version,
+                                             *self.shared_statistics())
             report.tally.report_to(self.statistics)
-            weights = self._apply(report.gradients, report.metrics)
+            weights, version = self._apply(report.gradients, report.metrics)
             self.absorb_statistics(report.observation_moments, report.reward_sums)
 
-    def _run_worker(self, worker: A3CWorker) -> None:
-        weights = self.learner.weights()
-        while not self.stop_event.is_set():
-            worker.pull(weights)
-            rollout = worker.collect(self.statistics)
-            gradients, metrics = worker.compute_gradients(rollout)
-            weights = self._apply(gradients, metrics.numpy())
-
-    def _apply(self, gradients, metrics: np.ndarray) -> np.ndarray:
+    def _apply(self, gradients, metrics: np.ndarray) -> tuple[np.ndarray, int]:
         """Applies a rollout's update groups whose loss and gradient are finite.
 
         Skipped groups are counted (`UpdateSkips`, which stops a long run of them);
-        the metrics are averaged over the applied groups. Returns the new weights.
+        the metrics are averaged over the applied groups. Returns the new weights and
+        their version.
         """
         usable = np.isfinite(metrics).all(axis=1)  # losses and the gradient's norm
-        weights, applied = self.learner.apply(gradients, usable)
+        weights, applied, version = self.learner.apply(gradients, usable)
         count = int(applied.sum())
         self.update_skips.record(len(applied) - count, count, self.statistics.env_steps)
         if count:
             means = metrics[applied].mean(axis=0)
             self.metrics.add(dict(zip(METRICS, means.tolist(), strict=True)))
-        return weights
-
-    def _close(self) -> None:
-        for worker in self.workers:
-            worker.close()
+        return weights, version

@@ -6,7 +6,9 @@ predictor threads drain the request queue into one batched forward pass of the
 shared model and answer every agent at once; trainer threads gather experience
 (n-step returns) from the training queue and train the model under a
 `tf.distribute` strategy. What each role does (`GA3CAgent`, `Predictor`, `Learner`)
-is kept apart from the thread loops that host it (in `GA3C`).
+is kept apart from the thread loops that drive it (in `GA3C`); agents run no network,
+so they may be hosted anywhere (`tfa3c.hosting`), while predictors and trainers stay
+beside the model, on the accelerator when there is one.
 
 A batched forward pass costs 1.5-7 µs per observation against 130-430 µs for one
 observation, and Python threads share one interpreter lock, so the design keeps the
@@ -29,18 +31,17 @@ import tensorflow as tf
 
 from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
-from tfa3c.algorithms.returns import discounted_returns
+from tfa3c.algorithms.rollouts import Rollout, Sequences
 from tfa3c.algorithms.training import AsyncAlgorithm, policy_model, reward_stream
 from tfa3c.envs import EnvironmentGroup, make_group
 from tfa3c.errors import ConfigError
-from tfa3c.hosting.roles import RemoteRole, RoleSpec
+from tfa3c.hosting.roles import Role, RoleSpec
 from tfa3c.policies import distributions
 from tfa3c.policies.actor_critic import split_state
 from tfa3c.policies.distributions import CATEGORICAL
-from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
+from tfa3c.policies.normalization import RewardNormalizer
 from tfa3c.statistics import EpisodeTally
 from tfa3c.stepping import Transition
-from tfa3c.tf_runtime import configure_threads
 
 _WAIT_SECONDS = 0.1  # every blocking queue call wakes this often to check the stop event
 _TRAINING_QUEUE_ROLLOUTS = 4  # rollouts waiting per agent before agents wait for trainers
@@ -49,25 +50,6 @@ _TRAINING_QUEUE_ROLLOUTS = 4  # rollouts waiting per agent before agents wait fo
 # interpreter lock, so the others are usually about to ask: waiting halved the
 # predictor's CPU time per environment step (13-17 µs to 8-10 µs here).
 _BATCH_WAIT_SECONDS = 0.001
-
-
-@dataclass
-class Experience:
-    """One agent rollout as one sequence per environment: `[envs, time, ...]` arrays.
-
-    Sequences, not single steps, so that a recurrent policy trains from the state each
-    rollout started with; a feed-forward one sees the same rows.
-    """
-
-    observations: np.ndarray  # [N, T, *obs]: float32 vectors, or uint8 frames
-    actions: np.ndarray  # [N, T] int32, or [N, T, dims] float32 for continuous actions
-    returns: np.ndarray  # [N, T] float32, n-step returns of scaled rewards
-    policy_versions: np.ndarray  # [N, T] int64, updates applied when the action was chosen
-    episode_starts: np.ndarray  # [N, T] float32, 1 where an episode starts
-    initial_states: np.ndarray  # [N, 2 * units] float32, (h, c) before the first step
-
-    def __len__(self) -> int:
-        return self.returns.size
 
 
 def epsilon_at(config: GA3CConfig, frames: int) -> float:
@@ -115,11 +97,12 @@ def make_strategy(devices: tuple[str, ...] | None) -> tf.distribute.Strategy:
 class Learner:
     """Trains the shared model on batches of experience under a `tf.distribute` strategy.
 
-    The batch is sequences (`[sequences, time, ...]`, see `Experience`). Each replica
-    takes every `replicas`-th sequence, never part of one, so any batch size works
-    with any number of replicas. Each replica scales its loss by its share of the
-    batch and the gradients are summed over replicas: the update is that of the mean
-    loss over the whole batch, whatever the number of replicas.
+    The batch is sequences (`[sequences, time, ...]`, see
+    `tfa3c.algorithms.rollouts.Sequences`). Each replica takes every `replicas`-th
+    sequence, never part of one, so any batch size works with any number of replicas.
+    Each replica scales its loss by its share of the batch and the gradients are
+    summed over replicas: the update is that of the mean loss over the whole batch,
+    whatever the number of replicas.
 
     Args:
         model: the shared model, built in `strategy.scope()`.
@@ -306,35 +289,45 @@ class Predictor:
 
 
 # The agent -------------------------------------------------------------------------------
+@dataclass
+class AgentReport:
+    """What an agent sends back per step: plain arrays and numbers."""
+
+    sequences: Sequences | None  # a finished rollout, if this step finished one
+    tally: EpisodeTally  # the step's steps and finished episodes
+    observations: np.ndarray  # the next prediction request
+    states: np.ndarray | None  # and its recurrent states
+    reward_sums: np.ndarray | None  # what the reward statistics saw
+
+
 class GA3CAgent:
     """Acts in its own seeded environments on predictions it is given; builds experience.
 
-    The agent is driven in two halves per step: `observations_to_predict()` gives the
-    observations one prediction request must carry, and `act(...)` takes the answer,
-    steps every environment and, once `n_steps` steps are complete, returns them as
-    experience. A request carries the environments' current observations followed by
-    the final observations of the episodes truncated on the previous step, so the
-    values that truncated returns bootstrap from come with the same request. A rollout
-    is therefore finished one request after its last step, when V(next observation)
-    and V(final observation) of that step are known.
+    The agent runs no network, so it may live anywhere (`tfa3c.hosting`); the
+    predictors and trainers stay beside the model. It is driven in two halves per
+    step: `request()` gives the observations one prediction request must carry, and
+    `act(...)` takes the answer, steps every environment and returns the next request
+    with the step's counts and, once `n_steps` steps are complete, the rollout as
+    sequences to train on. A request carries the environments' current observations
+    followed by the final observations of the episodes truncated on the previous step,
+    so the values that truncated returns bootstrap from come with the same request. A
+    rollout is therefore finished one request after its last step, when V(next
+    observation) and V(final observation) of that step are known.
 
     With a recurrent policy the agent keeps each environment's state `(h, c)`: it
-    sends the state with each observation (`states_to_predict()`), keeps the state the
-    prediction returns, and resets it where an episode ends. A truncated episode's
-    final observation goes with the state that produced the episode's last action.
+    sends the state with each observation, keeps the state the prediction returns,
+    and resets it where an episode ends. A truncated episode's final observation goes
+    with the state that produced the episode's last action.
 
     Args:
         index: agent number (seeds its environments and sampling).
         config: the run's configuration.
-        envs: environments to act in (default: `envs_per_agent` seeded ones).
         state_size: units of each of `h` and `c` of a recurrent policy (0: feed-forward).
-        scale_rewards: `(rewards, dones) -> scaled rewards` for one step of the
-            environments (see `AsyncAlgorithm.reward_stream`); default: multiplied by
-            `reward_scale`.
+        envs: environments to act in (default: `envs_per_agent` seeded ones).
     """
 
-    def __init__(self, index: int, config: GA3CConfig, envs: EnvironmentGroup | None = None,
-                 state_size: int = 0, scale_rewards=None):
+    def __init__(self, index: int, config: GA3CConfig, state_size: int = 0,
+                 envs: EnvironmentGroup | None = None):
         self.index = index
         self.config = config
         base_seed = config.seed * 10_000 + index * config.envs_per_agent
@@ -345,7 +338,8 @@ class GA3CAgent:
         self.num_actions = self.envs.num_actions
         self.action_spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
-        self.scale_rewards = scale_rewards or fixed_reward_scale(config.reward_scale)
+        self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
+        self.scale_rewards = reward_stream(config, self.rewards, self.num_envs)
         self._final_observations = self.envs.observations[:0]
         self.state_width = 2 * state_size
         self.states = np.zeros((self.num_envs, self.state_width), np.float32)
@@ -354,42 +348,29 @@ class GA3CAgent:
         self._new_rollout()
 
     def _new_rollout(self) -> None:
-        steps, num_envs = self.config.n_steps, self.num_envs
         self._step = 0
-        current = self.envs.observations  # uint8 frames stay uint8
-        self._observations = np.empty((steps, *current.shape), current.dtype)
-        spec = self.action_spec
-        self._actions = np.empty((steps, num_envs, *spec.action_shape),
-                                 np.int32 if spec.discrete else np.float32)
-        self._rewards = np.empty((steps, num_envs), np.float32)
-        self._terminated = np.empty((steps, num_envs), bool)
-        self._truncated = np.empty((steps, num_envs), bool)
-        self._next_values = np.zeros((steps, num_envs), np.float32)
-        self._versions = np.empty(steps, np.int64)
-        self._starts = np.empty((steps, num_envs), bool)
-        self._initial_states = self.states
+        self.rollout = Rollout.empty(self.config.n_steps, self.envs.observations,
+                                     self.action_spec, self.states)
 
-    def observations_to_predict(self) -> np.ndarray:
-        """Current observations, then final observations of last step's truncated episodes."""
-        if len(self._final_observations):
-            return np.concatenate([self.envs.observations, self._final_observations])
-        return self.envs.observations
+    def request(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The observations the next prediction is for, and their recurrent states.
 
-    def states_to_predict(self) -> np.ndarray | None:
-        """The recurrent states that go with `observations_to_predict()`, row for row.
-
-        None for a feed-forward policy.
+        The current observations, then the final observations of the last step's
+        truncated episodes; the states row for row (None for a feed-forward policy).
         """
+        observations = self.envs.observations
+        if len(self._final_observations):
+            observations = np.concatenate([observations, self._final_observations])
         if not self.state_width:
-            return None
+            return observations, None
         if len(self._final_states):
-            return np.concatenate([self.states, self._final_states])
-        return self.states
+            return observations, np.concatenate([self.states, self._final_states])
+        return observations, self.states
 
     def act(self, probabilities: np.ndarray, values: np.ndarray, policy_version: int,
-            epsilon: float = 0.0, states: np.ndarray | None = None
-            ) -> tuple[Experience | None, Transition]:
-        """Steps every environment on the prediction for `observations_to_predict()`.
+            epsilon: float = 0.0, states: np.ndarray | None = None,
+            reward_statistics: np.ndarray | None = None) -> AgentReport:
+        """Steps every environment on the prediction for `request()`; returns the report.
 
         Args:
             probabilities: `[rows, outputs]` policy outputs for the requested observations:
@@ -399,39 +380,59 @@ class GA3CAgent:
             epsilon: probability of a uniformly random action instead of a sample.
             states: `[rows, 2 * units]` recurrent states after the predicted step
                 (needed for a recurrent policy).
-
-        Returns:
-            The finished rollout as experience (or None) and the step's transition.
+            reward_statistics: the learner's running reward statistics, if it keeps any.
         """
-        num_envs = self.num_envs
+        if reward_statistics is not None:
+            self.rewards.load(reward_statistics)
+        sequences, transition = self.step(probabilities, values, policy_version, epsilon,
+                                          states)
+        tally = EpisodeTally()
+        tally.add_steps(self.num_envs)
+        tally.add_episodes(transition.episode_returns, transition.episode_lengths)
+        tally.add_skipped(transition.skipped)
+        return AgentReport(sequences, tally, *self.request(),
+                           None if self.rewards is None else self.rewards.take_sums())
+
+    def step(self, probabilities: np.ndarray, values: np.ndarray, policy_version: int,
+             epsilon: float = 0.0, states: np.ndarray | None = None
+             ) -> tuple[Sequences | None, Transition]:
+        """`act`'s work: the finished rollout's sequences (or None) and the step's transition."""
+        num_envs, rollout = self.num_envs, self.rollout
         if self._step:  # values of the previous step's truncated final observations
-            self._next_values[self._step - 1, self._truncated[self._step - 1]] = values[num_envs:]
-        experience = None
+            previous = self._step - 1
+            rollout.next_values[previous, rollout.truncated[previous]] = values[num_envs:]
+        sequences = None
         if self._step == self.config.n_steps:
             last = self._step - 1
-            cut = self._truncated[last]
-            self._next_values[last, ~cut] = values[:num_envs][~cut]
-            experience = self._experience()
+            cut = rollout.truncated[last]
+            rollout.next_values[last, ~cut] = values[:num_envs][~cut]
+            sequences = rollout.sequences(self.config.gamma)
             self._new_rollout()
+            rollout = self.rollout
         t = self._step
         spec = self.action_spec
-        actions = distributions.sample(spec, probabilities[:num_envs], self.rng)
-        if epsilon > 0.0 and spec.discrete:  # the schedule is for discrete actions
-            explore = self.rng.random(num_envs) < epsilon
-            if explore.any():
-                count = int(explore.sum())
-                actions[explore] = (self.rng.integers(self.num_actions, size=count)
-                                    if spec.kind == CATEGORICAL else
-                                    self.rng.integers(spec.nvec, size=(count, spec.size)))
-        self._observations[t] = self.envs.observations
-        self._actions[t] = actions
-        self._versions[t] = policy_version
-        self._starts[t] = self._starting
+        outputs = probabilities[:num_envs]
+        actions = distributions.sample(spec, outputs, self.rng)
+        explore = epsilon > 0.0 and spec.discrete  # the schedule is for discrete actions
+        if explore:
+            chosen = self.rng.random(num_envs) < epsilon
+            if chosen.any():
+                count = int(chosen.sum())
+                actions[chosen] = (self.rng.integers(self.num_actions, size=count)
+                                   if spec.kind == CATEGORICAL else
+                                   self.rng.integers(spec.nvec, size=(count, spec.size)))
+        rollout.observations[t] = self.envs.observations
+        rollout.actions[t] = actions
+        rollout.log_probs[t] = distributions.behaviour_log_prob(
+            spec, outputs, actions, epsilon if explore else 0.0)
+        rollout.values[t] = values[:num_envs]
+        rollout.policy_versions[t] = policy_version
+        rollout.episode_starts[t] = self._starting
         transition = self.envs.step(actions)
         done = transition.terminated | transition.truncated
-        self._rewards[t] = self.scale_rewards(transition.rewards, done)
-        self._terminated[t] = transition.terminated
-        self._truncated[t] = transition.truncated
+        rollout.rewards[t] = self.scale_rewards(transition.rewards, done)
+        rollout.terminated[t] = transition.terminated
+        rollout.truncated[t] = transition.truncated
         self._final_observations = transition.final_observations
         self._starting = done
         if self.state_width:
@@ -442,80 +443,11 @@ class GA3CAgent:
                 following[done] = 0.0
             self.states = following
         self._step = t + 1
-        return experience, transition
-
-    def _experience(self) -> Experience:
-        steps, num_envs = self._actions.shape[:2]
-        returns = discounted_returns(self._rewards, self._terminated,
-                                     self._truncated, self._next_values, self.config.gamma)
-        return Experience(  # [time, envs, ...] → one sequence per environment
-            np.swapaxes(self._observations, 0, 1),
-            np.swapaxes(self._actions, 0, 1),
-            returns.T,
-            np.broadcast_to(self._versions, (num_envs, steps)),
-            self._starts.T.astype(np.float32),
-            self._initial_states)
+        return sequences, transition
 
     def close(self) -> None:
         """Closes the agent's environments."""
         self.envs.close()
-
-
-@dataclass
-class AgentReport:
-    """What a hosted agent sends back per step: plain arrays and numbers."""
-
-    experience: Experience | None  # a finished rollout, if this step finished one
-    tally: EpisodeTally  # the step's steps and finished episodes
-    observations: np.ndarray  # the next prediction request
-    states: np.ndarray | None  # and its recurrent states
-    reward_sums: np.ndarray | None  # what the reward statistics saw
-
-
-class HostedGA3CAgent:
-    """A `GA3CAgent` in a process or Ray actor of its own (`--hosting processes|ray`).
-
-    Its environments, sampling and rollout bookkeeping run there; the learner's
-    process runs the predictors and trainers. One call per step carries the
-    prediction in and the next prediction request out (`AgentReport`), with the
-    experience of a finished rollout; the reward statistics travel both ways as with
-    A3C's hosted workers.
-
-    Args:
-        index: agent number (seeds its environments and sampling).
-        config: the run's configuration.
-        state_size: units of each of `h` and `c` of a recurrent policy (0: feed-forward).
-    """
-
-    def __init__(self, index: int, config: GA3CConfig, state_size: int):
-        configure_threads(1)  # the agent runs no network; TensorFlow is imported only
-        self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
-        self.agent = GA3CAgent(index, config, state_size=state_size,
-                               scale_rewards=reward_stream(config, self.rewards,
-                                                           config.envs_per_agent))
-
-    def request(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """The observations (and states) the next prediction is for."""
-        return self.agent.observations_to_predict(), self.agent.states_to_predict()
-
-    def act(self, probabilities: np.ndarray, values: np.ndarray, policy_version: int,
-            epsilon: float, states: np.ndarray | None,
-            reward_statistics: np.ndarray | None) -> AgentReport:
-        """Steps every environment on a prediction (`GA3CAgent.act`); returns the report."""
-        if reward_statistics is not None:
-            self.rewards.load(reward_statistics)
-        experience, transition = self.agent.act(probabilities, values, policy_version,
-                                                epsilon, states)
-        tally = EpisodeTally()
-        tally.add_steps(self.agent.num_envs)
-        tally.add_episodes(transition.episode_returns, transition.episode_lengths)
-        tally.add_skipped(transition.skipped)
-        return AgentReport(experience, tally, *self.request(),
-                           None if self.rewards is None else self.rewards.take_sums())
-
-    def close(self) -> None:
-        """Closes the agent's environments."""
-        self.agent.close()
 
 
 # Hosting ---------------------------------------------------------------------------------
@@ -559,7 +491,6 @@ class GA3C(AsyncAlgorithm):
         self.predictor_counters = [_Counters() for _ in range(config.predictors)]
         self.trainer_counters = [_Counters() for _ in range(config.trainers)]
         self._last_totals: dict[str, float] = {}
-        self.agents: list[GA3CAgent] = []
         self.batch_wait = _BATCH_WAIT_SECONDS
         super().__init__(config)
 
@@ -573,15 +504,12 @@ class GA3C(AsyncAlgorithm):
             optimizer.build(model.trainable_variables)
         self.learner = Learner(model, optimizer, self.strategy, config, config.n_steps)
         self.predictor = Predictor(model)
-        if config.hosting == "threads":
-            self.agents = [GA3CAgent(index, config, state_size=model.state_size,
-                                     scale_rewards=self.reward_stream(config.envs_per_agent))
-                           for index in range(config.agents)]
         return model, optimizer
 
     def _role_specs(self) -> list[RoleSpec]:
-        return [RoleSpec(f"ga3c-agent-{index}", "tfa3c.algorithms.ga3c:HostedGA3CAgent",
-                         (index, self.config, self.model.state_size))
+        # An agent runs no network: in a process of its own TensorFlow gets one thread.
+        return [RoleSpec(f"ga3c-agent-{index}", "tfa3c.algorithms.ga3c:GA3CAgent",
+                         (index, self.config, self.model.state_size), tf_threads=1)
                 for index in range(self.config.agents)]
 
     def _start_threads(self) -> None:
@@ -591,10 +519,7 @@ class GA3C(AsyncAlgorithm):
         for index in range(self.config.predictors):
             self.supervisor.start(f"ga3c-predictor-{index}",
                                   lambda index=index: self._run_predictor(index))
-        for agent in self.agents:
-            self.supervisor.start(f"ga3c-agent-{agent.index}",
-                                  lambda agent=agent: self._run_agent(agent))
-        for index, role in enumerate(self.roles):  # hosted agents: a thread here drives each
+        for index, role in enumerate(self.roles):  # a thread here drives each agent
             self.supervisor.start(role.name,
                                   lambda index=index, role=role: self._drive_agent(index, role))
 
@@ -609,28 +534,8 @@ class GA3C(AsyncAlgorithm):
         return None
 
     # Agents ----------------------------------------------------------------------------
-    def _run_agent(self, agent: GA3CAgent) -> None:
-        statistics, config = self.statistics, self.config
-        requests, responses = self.prediction_queue, self.response_queues[agent.index]
-        while not self.stop_event.is_set():
-            requests.put((agent.index, agent.observations_to_predict(),
-                          agent.states_to_predict()))
-            response = self._get(responses)
-            if response is None:
-                return
-            probabilities, values, states, version = response
-            epsilon = epsilon_at(config, statistics.env_steps)
-            experience, transition = agent.act(probabilities, values, version, epsilon, states)
-            statistics.add_steps(agent.num_envs)
-            if transition.episode_returns:
-                statistics.add_episodes(transition.episode_returns, transition.episode_lengths)
-            if transition.skipped:
-                statistics.add_skipped(transition.skipped)
-            if experience is not None:
-                self._put_experience(experience)
-
-    def _drive_agent(self, index: int, role: RemoteRole) -> None:
-        """The learner's side of a hosted agent: predictions out, steps and experience in."""
+    def _drive_agent(self, index: int, role: Role) -> None:
+        """The learner's side of an agent: predictions out, steps and experience in."""
         statistics, config = self.statistics, self.config
         requests, responses = self.prediction_queue, self.response_queues[index]
         observations, states = role.call("request")
@@ -647,11 +552,11 @@ class GA3C(AsyncAlgorithm):
                                             next_states, rewards)
             report.tally.report_to(statistics)
             self.absorb_statistics(None, report.reward_sums)
-            if report.experience is not None:
-                self._put_experience(report.experience)
+            if report.sequences is not None:
+                self._put_experience(report.sequences)
             observations, states = report.observations, report.states
 
-    def _put_experience(self, experience: Experience) -> None:
+    def _put_experience(self, experience: Sequences) -> None:
         while not self.stop_event.is_set():
             try:
                 self.training_queue.put(experience, timeout=_WAIT_SECONDS)
@@ -718,7 +623,7 @@ class GA3C(AsyncAlgorithm):
         counters = self.trainer_counters[index]
         min_batch, max_batch = self.config.min_batch, self.config.max_batch
         while not self.stop_event.is_set():
-            batch: list[Experience] = []
+            batch: list[Sequences] = []
             size = 0
             while size < min_batch:
                 experience = self._get(self.training_queue)
@@ -734,16 +639,11 @@ class GA3C(AsyncAlgorithm):
                     break
                 batch.append(experience)
                 size += len(experience)
-            fields = ("observations", "actions", "returns", "policy_versions",
-                      "episode_starts", "initial_states")
-            if len(batch) == 1:
-                arrays = [getattr(batch[0], name) for name in fields]
-            else:
-                arrays = [np.concatenate([getattr(item, name) for item in batch])
-                          for name in fields]
-            observations, actions, returns, versions, starts, states = arrays
-            lags = self.policy_version - versions
-            metrics = self.learner.train(observations, actions, returns, starts, states)
+            sequences = Sequences.concatenate(batch)
+            lags = self.policy_version - sequences.policy_versions
+            metrics = self.learner.train(sequences.observations, sequences.actions,
+                                         sequences.returns, sequences.episode_starts,
+                                         sequences.initial_states)
             skipped = metrics.pop("skipped") > 0.5
             self.update_skips.record(int(skipped), int(not skipped), self.statistics.env_steps)
             if skipped:
@@ -801,7 +701,3 @@ class GA3C(AsyncAlgorithm):
             "policy_lag": deltas["lag_sum"] / max(deltas["lag_batches"], 1.0),
             "policy_lag_max": float(lag_max),
         }
-
-    def _close(self) -> None:
-        for agent in self.agents:
-            agent.close()

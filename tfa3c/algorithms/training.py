@@ -27,7 +27,7 @@ from tfa3c.checkpoints import Checkpointer
 from tfa3c.envs import env_spaces, is_pixels, reward_threshold
 from tfa3c.errors import ConfigError, TrainingError, UserInputError, first_line
 from tfa3c.hosting.launch import close_roles, start_roles
-from tfa3c.hosting.roles import RemoteRole, RoleDied, RoleFailed, RoleSpec
+from tfa3c.hosting.roles import Role, RoleDied, RoleFailed, RoleSpec
 from tfa3c.hosting.threads import ThreadSupervisor
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
 from tfa3c.numerics import NonFiniteError, UpdateSkips
@@ -168,7 +168,7 @@ class AsyncAlgorithm:
         self.observation_size = int(np.prod(self.observation_shape))
         self.action_spec = action_spec(config.env_id, action_space)
         self.num_actions = self.action_spec.size  # actions, or action dimensions
-        pixels = is_pixels(observation_space)
+        self.pixels = pixels = is_pixels(observation_space)
         threads = config.tf_threads or (cpu_count() if pixels else self.default_tf_threads)
         if threads is not None:
             configure_threads(threads)
@@ -179,10 +179,6 @@ class AsyncAlgorithm:
             raise ConfigError(
                 f"invalid encoder={config.encoder!r}: {config.env_id} observes {what} "
                 f"{self.observation_shape}; allowed: {', '.join(allowed)}")
-        if config.hosting == "ray":  # a missing Ray or a wrong address fails here, at once
-            from tfa3c.hosting.ray_cluster import connect
-
-            connect(config.ray_address)
         self.reward_threshold = (config.target_return if config.target_return is not None
                                  else reward_threshold(config.env_id))
         self.stop_event = threading.Event()
@@ -194,7 +190,7 @@ class AsyncAlgorithm:
         self.metrics = MetricAccumulator()
         self.update_skips = UpdateSkips(config.max_skipped_updates, self.statistics.elapsed)
         self.supervisor = ThreadSupervisor(self.stop_event)
-        self.roles: list[RemoteRole] = []  # hosted roles, while `learn` runs
+        self.roles: list[Role] = []  # the roles `_role_specs` names, while `learn` runs
         self.logdir = config.logdir or default_logdir(self.algo, config.env_id, config.seed)
         check_writable(self.logdir)  # before anything is built or written
         if not config.resume and has_checkpoints(self.logdir):
@@ -216,10 +212,6 @@ class AsyncAlgorithm:
             self.resumed_from, counters = self.checkpointer.restore_latest()
             self.statistics.restore(counters)
 
-    def reward_stream(self, num_envs: int):
-        """One actor's reward scaling, sharing this run's statistics (see `reward_stream`)."""
-        return reward_stream(self.config, self.reward_normalizer, num_envs)
-
     # Roles in other processes or hosts (hosting "processes" or "ray") -----------------
     def shared_statistics(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The observation and reward statistics a hosted role acts and scales with."""
@@ -235,40 +227,24 @@ class AsyncAlgorithm:
             self.reward_normalizer.merge(reward_sums)
 
     def _role_specs(self) -> list[RoleSpec]:
-        """The roles to host in other processes or on Ray (hosting other than threads)."""
+        """The roles to host where `config.hosting` says, each driven by a thread here."""
         return []
 
     def _start_roles(self) -> None:
-        """Starts the hosted roles before the clock starts (building them takes seconds).
+        """Starts the roles before the clock starts (building them takes seconds).
 
         Raises:
             TrainingError: a role could not be built (those started are closed).
         """
-        if self.config.hosting == "threads":
-            return
+        hosting = self.config.hosting
         try:
-            self.roles = start_roles(self.config.hosting, self._role_specs(),
-                                     self.config.ray_address)
+            self.roles = start_roles(hosting, self._role_specs(), self.config.ray_address)
         except (RoleFailed, RoleDied) as error:
-            self._disconnect()
-            raise TrainingError(f"could not start the {self.config.hosting} roles: {error}"
-                                ) from error
-        except BaseException:
-            self._disconnect()
-            raise
+            raise TrainingError(f"could not start the {hosting} roles: {error}") from error
 
     def _close_roles(self) -> None:
         roles, self.roles = self.roles, []
-        try:
-            close_roles(roles)
-        finally:
-            self._disconnect()
-
-    def _disconnect(self) -> None:
-        if self.config.hosting == "ray":
-            from tfa3c.hosting.ray_cluster import disconnect
-
-            disconnect()
+        close_roles(self.config.hosting, roles)
 
     # Subclass interface -------------------------------------------------------------
     def _build(self) -> tuple[keras.Model, keras.optimizers.Optimizer]:
@@ -280,9 +256,6 @@ class AsyncAlgorithm:
     def _extra_statistics(self, interval: float) -> dict[str, float]:
         """Algorithm-specific figures for the progress line and TensorBoard."""
         return {}
-
-    def _close(self) -> None:
-        """Releases environments once every thread has stopped."""
 
     def _summary_extras(self, seconds: float) -> dict[str, float]:
         """Algorithm-specific whole-run figures added to the summary."""
@@ -379,9 +352,11 @@ class AsyncAlgorithm:
             TrainingError: a thread failed (the original exception is its cause).
         """
         config = self.config
-        self._write_run_config()
+        # The roles first: a cluster that cannot be joined is bad input, and the run
+        # folder stays as it was.
         self._start_roles()
         try:
+            self._write_run_config()
             logs = RunLogs(self.logdir)
         except BaseException:
             self._close_roles()
@@ -425,10 +400,7 @@ class AsyncAlgorithm:
             finally:
                 reporter.close()
                 logs.close()
-                try:
-                    self._close()
-                finally:
-                    self._close_roles()
+                self._close_roles()
         problem = (f"{type(self.finish_error).__name__}: {first_line(self.finish_error)}"
                    if self.finish_error is not None else "")
         if self.final_checkpoint is not None:

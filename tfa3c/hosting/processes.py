@@ -68,7 +68,7 @@ def _serve(connection, spec: RoleSpec, parent_pid: int) -> None:
 
 
 class ProcessRole:
-    """One role in its own process, driven through a pipe (see `RemoteRole`)."""
+    """One role in its own process, driven through a pipe (see `tfa3c.hosting.roles.Role`)."""
 
     def __init__(self, spec: RoleSpec, context):
         self.name = spec.name

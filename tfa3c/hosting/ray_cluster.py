@@ -83,7 +83,7 @@ def disconnect() -> None:
 
 
 class RayRole:
-    """One role as a Ray actor (see `RemoteRole`)."""
+    """One role as a Ray actor (see `tfa3c.hosting.roles.Role`)."""
 
     def __init__(self, spec: RoleSpec, actor, ray):
         self.name = spec.name

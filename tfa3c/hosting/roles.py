@@ -1,14 +1,16 @@
-"""Roles hosted outside the learner's process: one interface whatever carries the messages.
+"""A role and its host: one interface, whatever carries the messages.
 
-A role (an A3C worker, a GA3C agent) is built in its host by a factory the host
-imports by name, from picklable arguments (a config, an index). The
-learner's process then calls its methods with plain arrays and gets plain results
-back, one request and one reply at a time, through `RemoteRole.call`. A thread of the
+A role (an A3C worker, a GA3C agent) is one class, written once. It is built in its
+host by a factory the host imports by name, from picklable arguments (a config, an
+index). The learner's process then calls its methods with plain arrays and gets plain
+results back, one request and one reply at a time, through `Role.call`, the same
+whether the role lives in the learner's process or elsewhere. A thread of the
 learner's process drives each role, so the supervision of threads
-(`tfa3c.hosting.threads`) covers remote roles too: a role that fails or dies makes
-its driving thread raise, which stops the run and names the role.
+(`tfa3c.hosting.threads`) covers every role: a role that fails or dies makes its
+driving thread raise, which stops the run and names the role.
 
-Backends: `tfa3c.hosting.processes` (`multiprocessing`, this machine) and
+Hosts: `tfa3c.hosting.threads` (`LocalRole`, the learner's own process),
+`tfa3c.hosting.processes` (`multiprocessing`, this machine) and
 `tfa3c.hosting.ray_cluster` (Ray actors, any number of machines).
 """
 
@@ -16,12 +18,34 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import traceback
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+
+_Shared = TypeVar("_Shared")
+_shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared_in_process(owner: Any, build: Callable[[], _Shared]) -> _Shared:
+    """`build()` once per process for `owner` (a run's config): what its roles there share.
+
+    Roles in one process (threads) share what is costly to make and safe to share,
+    such as a traced function; a role in a process of its own builds its own. The
+    result lives as long as a role holds it, and must keep `owner` alive (so that its
+    id is not reused meanwhile).
+    """
+    with _shared_lock:
+        value = _shared.get(id(owner))
+        if value is None:
+            value = build()
+            _shared[id(owner)] = value
+        return value
 
 
 class RoleFailed(RuntimeError):
@@ -38,11 +62,14 @@ class RoleSpec:
 
     The factory is named (`"package.module:Name"`), not passed, so that the host
     imports it (and TensorFlow) only once it has quieted TensorFlow's start-up chatter.
+    `tf_threads` sizes TensorFlow's intra-op threads in a process of the role's own
+    (a role in the learner's process uses the learner's setting).
     """
 
     name: str
     factory: str
     args: tuple = ()
+    tf_threads: int | None = None
 
     def build(self) -> Any:
         """Imports the factory and calls it."""
@@ -50,8 +77,8 @@ class RoleSpec:
         return getattr(importlib.import_module(module), attribute)(*self.args)
 
 
-class RemoteRole(Protocol):
-    """A role living in another process or host."""
+class Role(Protocol):
+    """A role, wherever it lives: called by method name with plain arguments."""
 
     name: str
 
@@ -74,9 +101,10 @@ class RoleServer:
     """Builds one role and runs its methods; what a process or a Ray actor hosts."""
 
     def __init__(self, spec: RoleSpec):
-        from tfa3c.tf_runtime import quiet_tensorflow
+        from tfa3c.tf_runtime import configure_threads, quiet_tensorflow
 
         quiet_tensorflow(inherited=True)  # its start-up chatter, once per role
+        configure_threads(spec.tf_threads or 1)
         self.name = spec.name
         self.role = spec.build()
 

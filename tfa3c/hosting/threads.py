@@ -3,14 +3,21 @@
 An exception in any thread sets the stop event, so the others finish their current
 step and return, and the main thread re-raises it; no thread waits forever on a
 queue (they use timeouts and check the event), so nothing hangs on exit.
+
+`LocalRole` hosts a role in the learner's own process (`--hosting threads`): the
+thread that drives it runs its methods directly.
 """
 
 from __future__ import annotations
 
 import faulthandler
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tfa3c.hosting.roles import RoleSpec
 
 
 class ThreadSupervisor:
@@ -53,3 +60,42 @@ class ThreadSupervisor:
         if alive:  # say where they are stuck: a hang should be diagnosable from the log
             faulthandler.dump_traceback(all_threads=True)
         return alive
+
+
+class LocalRole:
+    """A role built in this process (see `tfa3c.hosting.roles.Role`): calls are direct.
+
+    Errors propagate as they are, with their tracebacks, to the thread driving the
+    role, which the supervisor names.
+    """
+
+    def __init__(self, spec: RoleSpec):
+        self.name = spec.name
+        self.role = spec.build()
+
+    def call(self, method: str, *args: Any) -> Any:  # noqa: D102
+        return getattr(self.role, method)(*args)
+
+    def pid(self) -> int:  # noqa: D102
+        return os.getpid()
+
+    def close(self) -> None:  # noqa: D102
+        close = getattr(self.role, "close", None)
+        if close is not None:
+            close()
+
+
+def start_local(specs: Sequence[RoleSpec]) -> list[LocalRole]:
+    """Builds every role of `specs` in this process, one after another.
+
+    If one fails to build, those built are closed and the error is raised.
+    """
+    roles: list[LocalRole] = []
+    try:
+        for spec in specs:
+            roles.append(LocalRole(spec))
+    except BaseException:
+        for role in roles:
+            role.close()
+        raise
+    return roles

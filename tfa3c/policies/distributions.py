@@ -204,3 +204,50 @@ def sample_params(spec: ActionSpec, params: np.ndarray, rng: np.random.Generator
         return np.stack([sample_categorical(softmax(params[:, start:end]), rng)
                          for start, end in _bounds(spec)], axis=-1)
     return sample_gaussian(params, rng)
+
+
+def outputs_from_params(spec: ActionSpec, params: np.ndarray) -> np.ndarray:
+    """What actors sample from (see `probabilities`), from the head's parameters (NumPy)."""
+    if spec.kind == CATEGORICAL:
+        return softmax(params)
+    if spec.kind == MULTI_CATEGORICAL:
+        return np.concatenate([softmax(params[:, start:end]) for start, end in _bounds(spec)],
+                              axis=-1)
+    return params
+
+
+def _picked(probabilities: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(probabilities, actions.astype(np.int64)[:, None], axis=-1)[:, 0]
+
+
+def behaviour_log_prob(spec: ActionSpec | str, outputs: np.ndarray, actions: np.ndarray,
+                       epsilon: float = 0.0) -> np.ndarray:
+    """Log-probability `[rows]` of the actions an actor took, under the policy it acted with.
+
+    An off-policy correction (importance weights, V-trace) divides the learner's
+    probability of an action by this one.
+
+    Args:
+        spec: the action distribution.
+        outputs: what the actor sampled from (see `probabilities`): probabilities, or
+            `[mean, log_std]`.
+        actions: the actions taken, `[rows]` or `[rows, dims]`.
+        epsilon: the probability that the actor took a uniformly random action instead
+            (discrete actions), which the behaviour policy's probability includes.
+    """
+    spec = _as_spec(spec)
+    if spec.kind == GAUSSIAN:
+        mean, log_std = np.split(np.asarray(outputs, np.float64), 2, axis=-1)
+        z = (actions - mean) * np.exp(-log_std)
+        return np.sum(-0.5 * np.square(z) - log_std - _LOG_SQRT_2PI, axis=-1).astype(np.float32)
+    if spec.kind == CATEGORICAL:
+        probability = _picked(outputs, actions).astype(np.float64)
+        uniform = 1.0 / outputs.shape[-1]
+    else:
+        probability = np.prod([_picked(outputs[:, start:end], actions[:, index])
+                               for index, (start, end) in enumerate(_bounds(spec))],
+                              axis=0, dtype=np.float64)
+        uniform = float(np.prod(1.0 / np.asarray(spec.nvec, np.float64)))
+    if epsilon > 0.0:
+        probability = (1.0 - epsilon) * probability + epsilon * uniform
+    return np.log(np.maximum(probability, np.finfo(np.float32).tiny)).astype(np.float32)
