@@ -17,17 +17,12 @@ import tensorflow as tf
 from tfa3c.algorithms.config import A3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import returns_and_advantages, standardize
-from tfa3c.algorithms.training import (
-    AsyncAlgorithm,
-    hosted_tf_threads,
-    policy_model,
-    reward_stream,
-)
+from tfa3c.algorithms.training import AsyncAlgorithm, hosted_tf_threads, reward_stream
 from tfa3c.envs import make_group
 from tfa3c.hosting.roles import RemoteRole, RoleSpec
 from tfa3c.policies import distributions
 from tfa3c.policies.acting import acting_policy, unflatten
-from tfa3c.policies.actor_critic import split_state
+from tfa3c.policies.actor_critic import build_policy, split_state
 from tfa3c.policies.distributions import CATEGORICAL
 from tfa3c.policies.normalization import RewardNormalizer, fixed_reward_scale
 from tfa3c.statistics import EpisodeStatistics, EpisodeTally
@@ -219,14 +214,12 @@ class HostedA3CWorker:
     """
 
     def __init__(self, index: int, config: A3CConfig):
-        from tfa3c.envs import env_spaces, is_pixels
-        from tfa3c.policies.distributions import action_spec
+        from tfa3c.env_spec import resolve_env
 
         # The spaces once (an Atari id makes a vector environment to read them).
-        observation_space, action_space = env_spaces(config.env_id, config.env_kwargs)
-        configure_threads(hosted_tf_threads(config, config.workers, is_pixels(observation_space)))
-        model = policy_model(config, action_spec(config.env_id, action_space),
-                             tuple(int(d) for d in observation_space.shape))
+        env = resolve_env(config.env_id, config.env_kwargs)
+        configure_threads(hosted_tf_threads(config, config.workers, env.pixels))
+        model = build_policy(env.observation_shape, env.action, config.network_options())
         self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
         self.worker = A3CWorker(index, config, model,
                                 scale_rewards=reward_stream(config, self.rewards,
@@ -510,7 +503,7 @@ class A3C(AsyncAlgorithm):
 
     def _build(self):
         config: A3CConfig = self.config
-        model = policy_model(config, self.action_spec, self.observation_shape)
+        model = build_policy(self.observation_shape, self.action_spec, config.network_options())
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
         self.workers: list[A3CWorker] = []
