@@ -151,7 +151,8 @@ def test_running_statistics_equal_those_of_all_batches_together():
 
 @pytest.mark.parametrize("algo", ["a3c", "ga3c"])
 def test_observations_are_normalized_and_exported_with_the_statistics(tmp_path, algo):
-    from tfa3c.export_cli import build_network, read_run_config, restore_latest
+    from tfa3c.export_cli import read_run_config, restore_latest, run_network
+    from tfa3c.policies.actor_critic import build_policy
 
     options = dict(env_id="Acrobot-v1", progress_bar="none", max_steps=4000,
                    normalize_observations=True, logdir=str(tmp_path / "run"))
@@ -167,7 +168,7 @@ def test_observations_are_normalized_and_exported_with_the_statistics(tmp_path, 
     # The checkpoint and the export carry the statistics: a served policy takes raw
     # observations and answers as the trained model does.
     algo, config = read_run_config(str(tmp_path / "run"))
-    rebuilt = build_network(algo, config, str(tmp_path / "run"))
+    rebuilt = build_policy(*run_network(algo, config, str(tmp_path / "run")))
     restore_latest(rebuilt, str(tmp_path / "run"))
     np.testing.assert_array_equal(rebuilt.normalizer.mean, normalizer.mean)
     path = algorithm.export(str(tmp_path / "models"))

@@ -266,10 +266,11 @@ def test_export_command_and_play_on_a_real_run(run_dir, tmp_path, capsys):
     path = capsys.readouterr().out.strip().splitlines()[-1]
     assert path == str(export_dir / "a3c_cartpole" / "1")
     # The checkpoint's weights, not fresh ones, were exported.
-    from tfa3c.export_cli import build_network, read_run_config, restore_latest
+    from tfa3c.export_cli import read_run_config, restore_latest, run_network
+    from tfa3c.policies.actor_critic import build_policy
 
     algo, config = read_run_config(str(run_dir))
-    model = build_network(algo, config)
+    model = build_policy(*run_network(algo, config))
     _, env_steps = restore_latest(model, str(run_dir))
     assert env_steps >= 2000
     loaded = tf.saved_model.load(path)

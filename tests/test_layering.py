@@ -1,9 +1,9 @@
 """The package's layering, read from its source: no import cycle, and no upward import.
 
 The layers, lowest first (README, "Layout"): the foundations (errors, numerics,
-spaces, layout, statistics, tf_runtime); `envs`, `stepping` and `atari` (environments);
-`policies` (what acts); `hosting` (where roles run); `algorithms` (what learns); the
-commands (cli, export_cli, play, plotting). A module may import from its own layer and
+spaces, layout, statistics, tf_runtime); `envs`, `stepping`, `atari` and `env_spec`
+(environments); `policies` (what acts); `hosting` (where roles run); `algorithms` (what
+learns); the commands (cli, export_cli, play, plotting). A module may import from its own layer and
 the layers below it. Imports inside functions count too: a lazy import is still a
 dependency.
 """
@@ -18,7 +18,7 @@ PACKAGE = ROOT / "tfa3c"
 LAYERS = (
     ("tfa3c.errors", "tfa3c.numerics", "tfa3c.spaces", "tfa3c.layout", "tfa3c.statistics",
      "tfa3c.tf_runtime", "tfa3c.progress", "tfa3c.run_logs"),
-    ("tfa3c.stepping", "tfa3c.envs", "tfa3c.atari"),
+    ("tfa3c.stepping", "tfa3c.envs", "tfa3c.atari", "tfa3c.env_spec"),
     ("tfa3c.policies",),
     ("tfa3c.checkpoints", "tfa3c.export"),
     ("tfa3c.hosting",),

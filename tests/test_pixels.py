@@ -13,7 +13,7 @@ from tfa3c.algorithms.ga3c import GA3C, GA3CAgent
 from tfa3c.algorithms.training import reward_stream
 from tfa3c.atari import AtariGame, AtariGroup, game_name
 from tfa3c.play import load_policy, play_episodes
-from tfa3c.policies.actor_critic import build_model, network
+from tfa3c.policies.actor_critic import build_policy
 from tfa3c.policies.distributions import action_spec
 
 from .conftest import run_command
@@ -31,9 +31,9 @@ def frames(shape, seed=0, batch=3):
 def test_both_image_layouts_run_the_same_network(encoder):
     """Frames first (ALE) or channels last (rendered images): the same weights, by name."""
     spec = action_spec("test", gym.spaces.Discrete(6))
-    options = GA3CConfig(encoder=encoder, lstm_units=8)
-    first = build_model(network(options, spec, observation_shape=(4, 84, 84)), (4, 84, 84))
-    last = build_model(network(options, spec, observation_shape=(84, 84, 4)), (84, 84, 4))
+    options = GA3CConfig(encoder=encoder, lstm_units=8).network_options()
+    first = build_policy((4, 84, 84), spec, options)
+    last = build_policy((84, 84, 4), spec, options)
     assert (first.data_format, last.data_format) == ("channels_first", "channels_last")
     weights = {v.path.split("/", 1)[1]: v for v in first.trainable_variables}
     for variable in last.trainable_variables:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfa3c.checkpoints import build_network
+from tfa3c.checkpoints import described_policy
 from tfa3c.export import export_policy
 from tfa3c.policies.actor_critic import (
     ActorCritic,
@@ -241,7 +241,7 @@ def shipped_model(name):
     path = folder / str(version)
     loaded = tf.saved_model.load(str(path))
     metadata = {k: v.numpy().decode() for k, v in loaded.signatures["get_metadata"]().items()}
-    model = build_network(json.loads(metadata["network"]))
+    model = described_policy(json.loads(metadata["network"]))
     saved = {variable.name.split(":")[0]: variable for variable in loaded.variables}
     for variable in model.variables:
         # Names are `<model name>/<layer>/<weight>`; the model's own name may differ.

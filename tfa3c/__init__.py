@@ -13,6 +13,10 @@ _EXPORTS = {
     "RecurrentActorCritic": "tfa3c.policies.actor_critic",
     "FeedForwardActorCritic": "tfa3c.policies.actor_critic",
     "build_model": "tfa3c.policies.actor_critic",
+    "build_policy": "tfa3c.policies.actor_critic",
+    "NetworkOptions": "tfa3c.policies.network_options",
+    "EnvSpec": "tfa3c.env_spec",
+    "resolve_env": "tfa3c.env_spec",
     "export_policy": "tfa3c.export",
     "UserInputError": "tfa3c.errors",
 }

@@ -22,6 +22,8 @@ import tensorflow as tf
 from tfa3c.errors import CheckpointError, first_line
 from tfa3c.layout import CHECKPOINT_FOLDER, NETWORK_FILE
 from tfa3c.numerics import NonFiniteError, describe_names, non_finite_variables
+from tfa3c.policies.network_options import NetworkOptions, from_keras_config
+from tfa3c.spaces import ActionSpec
 from tfa3c.statistics import WINDOW, Counters
 
 
@@ -74,21 +76,38 @@ def read_network_description(directory: str) -> dict | None:
     return description
 
 
-def build_network(description: dict) -> keras.Model:
-    """The (untrained, built) network that `description` describes.
+def described_network(description: dict) -> tuple[tuple[int, ...], ActionSpec, NetworkOptions]:
+    """The observation shape, action distribution and options `description` was built with.
 
-    Deserialization is Keras' with `safe_mode=True`: only registered classes, no code.
+    What `tfa3c.policies.build_policy` takes: a saved network is rebuilt by the function
+    that built it for training. Only tfa3c's actor-critic is read (no code, no other
+    class), as Keras' `safe_mode` would.
 
     Raises:
-        CheckpointError: the description names a class or option Keras cannot build.
+        CheckpointError: the description names a class or option tfa3c cannot build.
     """
-    from tfa3c.policies.actor_critic import build_model
-
     try:
-        model = keras.saving.deserialize_keras_object(description["keras"], safe_mode=True)
-        # Keras builds it from the config's `build_config` where there is one.
-        return model if model.built else build_model(model, observation_shape(description))
+        keras_object = description["keras"]
+        action, options = from_keras_config(keras_object["class_name"],
+                                            dict(keras_object["config"]))
+        return observation_shape(description), action, options
     except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"cannot rebuild the run's network from its {NETWORK_FILE}: "
+                              f"{first_line(error)}") from None
+
+
+def described_policy(description: dict) -> keras.Model:
+    """The (untrained, built) network that `description` describes (`described_network`).
+
+    Raises:
+        CheckpointError: the description names a class or option tfa3c cannot build.
+    """
+    from tfa3c.policies.actor_critic import build_policy
+
+    shape, action, options = described_network(description)
+    try:
+        return build_policy(shape, action, options)
+    except (ValueError, TypeError) as error:
         raise CheckpointError(f"cannot rebuild the run's network from its {NETWORK_FILE}: "
                               f"{first_line(error)}") from None
 
@@ -108,7 +127,7 @@ def network_differences(saved: dict, model: keras.Model) -> list[str]:
         differences.append(f"observation_shape {list(observation_shape(saved))}→"
                            f"{list(observation_shape(current))}")
         return differences
-    old_model = build_network(saved)
+    old_model = described_policy(saved)
     if not (isinstance(old_model, ActorCritic) and isinstance(model, ActorCritic)) and (
             type(old_model) is not type(model)):
         differences.append(f"network {type(old_model).__name__}→{type(model).__name__}")

@@ -231,11 +231,9 @@ def user_errors(prog: str = "tfa3c") -> Iterator[None]:
 def train(algo: str, args: argparse.Namespace, prog: str = "tfa3c") -> int:
     """Runs one training: validate, build, learn, export, print the summary."""
     with user_errors(prog):
+        # An unknown id, bad keyword arguments or unsupported spaces fail here, before
+        # TensorFlow loads: `for_env` resolves the environment to choose its preset.
         config = config_from_args(algo, args)
-        from tfa3c.envs import env_spaces
-
-        # An unknown id, bad keyword arguments or unsupported spaces fail before TF loads.
-        env_spaces(config.env_id, config.env_kwargs)
         quiet_tensorflow()
         module = importlib.import_module(f"tfa3c.algorithms.{algo}")
         algorithm = getattr(module, algo.upper())(config)

@@ -1,4 +1,8 @@
-"""Environment creation with seeding and space checks; the group that steps them together."""
+"""Environment creation with seeding and space checks; the group that steps them together.
+
+What an environment id resolves to (its spaces, action distribution and kind) is read
+once, by `tfa3c.env_spec.resolve_env`, on top of this module.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from tfa3c import atari
 from tfa3c.errors import EnvironmentSpecError, first_line
 from tfa3c.numerics import NON_FINITE_MODES, EnvironmentOutputError, non_finite_entries
 from tfa3c.spaces import action_spec, clip
@@ -52,7 +57,7 @@ def registered_id(env_id: str) -> str:
         EnvironmentSpecError: the module cannot be imported, or the id is not registered.
     """
     module, _, name = env_id.rpartition(":")
-    if name.startswith("ALE/"):  # ale-py registers its games when asked to
+    if atari.is_atari(name):  # ale-py registers its games when asked to
         with contextlib.suppress(ImportError):
             import ale_py
 
@@ -134,31 +139,8 @@ def make_env(env_id: str, seed: int | None = None, env_kwargs: dict[str, Any] | 
     return env
 
 
-def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None
-               ) -> tuple[gym.Space, gym.Space]:
-    """The observation and action spaces tfa3c's agents see for `env_id` (checked).
-
-    For an Atari game, those after the standard preprocessing (`tfa3c.atari`).
-
-    Raises:
-        EnvironmentSpecError: the environment cannot be made or its spaces are unsupported.
-    """
-    from tfa3c import atari
-
-    if atari.is_atari(env_id):
-        registered_id(env_id)  # an unknown game fails here with gymnasium's list
-        observation_space, action_space = atari.spaces(env_id, env_kwargs)
-        check_spaces(env_id, observation_space, action_space)
-        return observation_space, action_space
-    env = make_env(env_id, env_kwargs=env_kwargs)
-    try:
-        return env.observation_space, env.action_space
-    finally:
-        env.close()
-
-
 def make_group(env_id: str, num_envs: int, seed: int, env_kwargs: dict[str, Any] | None = None,
-               *, name: str = "", non_finite: str = "error"):
+               *, name: str = "", non_finite: str = "error") -> SteppedTogether:
     """`num_envs` seeded environments stepped together.
 
     An `EnvironmentGroup`, or for an Atari game a `tfa3c.atari.AtariGroup` on ale-py's
@@ -173,8 +155,6 @@ def make_group(env_id: str, num_envs: int, seed: int, env_kwargs: dict[str, Any]
         non_finite: what a non-finite observation or reward does: "error" stops with
             `EnvironmentOutputError`; "skip" ends that episode and drops the transition.
     """
-    from tfa3c import atari
-
     if non_finite not in NON_FINITE_MODES:
         raise ValueError(f"invalid non_finite={non_finite!r}: must be one of "
                          f"{', '.join(NON_FINITE_MODES)}")

@@ -69,13 +69,13 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 def _space_descriptions(env_id: str, observation_shape: tuple[int, ...], dtype: str,
                         spec: ActionSpec, env_kwargs: dict | None = None) -> tuple[str, str]:
     """The environment's spaces as text; falls back to their shapes if it cannot be made."""
-    from tfa3c.envs import env_spaces
+    from tfa3c.env_spec import resolve_env
 
     try:
-        observation_space, action_space = env_spaces(env_id, env_kwargs)
+        env = resolve_env(env_id, env_kwargs)
     except UserInputError:
         return f"Box(shape={tuple(observation_shape)}, {dtype})", spec.describe()
-    return str(observation_space), str(action_space)
+    return str(env.observation_space), str(env.action_space)
 
 
 def _checked(tensor: tf.Tensor, name: str, width: int | tuple[int, ...],
@@ -205,8 +205,8 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
         raise UserInputError(f"invalid model name {model_name!r}: use letters, digits, "
                              "'_', '-' and '.' only")
     if not model.built or not model.variables:
-        raise UserInputError("the model has no weights yet: build it (tfa3c.policies.actor_critic."
-                             "build_model) or train it before exporting")
+        raise UserInputError("the model has no weights yet: build it (tfa3c.policies.build_policy) "
+                             "or train it before exporting")
     bad = non_finite_variables(model.variables)
     if bad:  # a server would act on NaN
         raise UserInputError(f"refused to export: the weights hold non-finite values in "

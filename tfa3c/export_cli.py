@@ -1,9 +1,10 @@
 """`tfa3c export RUN_DIR --export-dir DIR [--model-name NAME]`: a run's policy as a SavedModel.
 
-Reads the run's `config.json` (algorithm and config), rebuilds its network from the
-`checkpoints/network.json` the run wrote (the exact layers it trained), restores
-the newest checkpoint's model weights (the optimizer's are not needed) and writes
-`DIR/<model_name>/<version>/` with `tfa3c.export.export_policy`.
+Reads the run's `config.json` (algorithm and config), rebuilds its network with
+`tfa3c.policies.build_policy` from the `checkpoints/network.json` the run wrote (the
+exact layers it trained), restores the newest checkpoint's model weights (the
+optimizer's are not needed) and writes `DIR/<model_name>/<version>/` with
+`tfa3c.export.export_policy`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from typing import TYPE_CHECKING
 
 from tfa3c.errors import CheckpointError, UserInputError
 from tfa3c.layout import CHECKPOINT_FOLDER, RUN_CONFIG
+
+if TYPE_CHECKING:  # at run time these load lazily: `tfa3c --help` imports this module
+    from tfa3c.policies.network_options import NetworkOptions
+    from tfa3c.spaces import ActionSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,41 +59,38 @@ def read_run_config(run_dir: str) -> tuple[str, dict]:
     return algo, config
 
 
-def build_network(algo: str, config: dict, run_dir: str | None = None):
-    """The run's network (untrained weights), exactly as it was trained.
+def run_network(algo: str, config: dict, run_dir: str | None = None
+                ) -> tuple[tuple[int, ...], ActionSpec, NetworkOptions]:
+    """What the run's network was built with: observation shape, actions and options.
 
-    It is rebuilt from the `network.json` the run wrote beside its checkpoints; runs
-    made before tfa3c wrote that file are rebuilt from their config instead.
+    Read from the `network.json` the run wrote beside its checkpoints; runs made before
+    tfa3c wrote that file are described by their config and environment instead.
+    `tfa3c.policies.build_policy(*run_network(...))` rebuilds the network exactly as
+    it was trained (untrained weights).
 
     Raises:
         CheckpointError: `network.json` exists but cannot be read or built.
+        UserInputError: (an older run) its environment cannot be made.
     """
-    from tfa3c.checkpoints import build_network as from_description
-    from tfa3c.checkpoints import read_network_description
+    from tfa3c.checkpoints import described_network, read_network_description
 
     description = (read_network_description(os.path.join(run_dir, CHECKPOINT_FOLDER))
                    if run_dir is not None else None)
     if description is not None:
-        return from_description(description)
+        return described_network(description)
 
-    from types import SimpleNamespace
+    from tfa3c.env_spec import resolve_env
+    from tfa3c.policies.network_options import NetworkOptions
 
-    from tfa3c.envs import env_spaces
-    from tfa3c.policies.actor_critic import build_model, network
-    from tfa3c.policies.distributions import action_spec
-
-    observation_space, action_space = env_spaces(config["env_id"],
-                                                 config.get("env_kwargs") or {})
-    spec = action_spec(config["env_id"], action_space)
+    env = resolve_env(config["env_id"], config.get("env_kwargs") or {})
     # Runs from before the encoder option: A3C's LSTM, GA3C's MLP.
-    options = SimpleNamespace(
+    options = NetworkOptions(
         encoder=config.get("encoder", "lstm" if algo == "a3c" else "mlp"),
         hidden_sizes=tuple(config.get("hidden_sizes", (16,))),
-        lstm_units=int(config.get("lstm_units", 16)), lstm_cell_clip=config.get("lstm_cell_clip"),
-        seed=config.get("seed"))
-    model = network(options, spec, bool(config.get("normalize_observations", False)),
-                    name="actor_critic", observation_shape=observation_space.shape)
-    return build_model(model, observation_space.shape)
+        lstm_units=int(config.get("lstm_units", 16)), cell_clip=config.get("lstm_cell_clip"),
+        seed=config.get("seed"),
+        normalize_observations=bool(config.get("normalize_observations", False)))
+    return env.observation_shape, env.action, options
 
 
 def restore_latest(model, run_dir: str) -> tuple[str, int]:
@@ -120,8 +123,10 @@ def restore_latest(model, run_dir: str) -> tuple[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Rebuilds the run's network, restores its newest checkpoint, exports, prints the path."""
+    from tfa3c.policies.actor_critic import build_policy
+
     algo, config = read_run_config(args.run_dir)
-    model = build_network(algo, config, args.run_dir)
+    model = build_policy(*run_network(algo, config, args.run_dir))
     checkpoint, env_steps = restore_latest(model, args.run_dir)
 
     from tfa3c.algorithms.training import default_model_name

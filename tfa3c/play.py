@@ -185,7 +185,9 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
             or `render` without a display.
     """
     from tfa3c import atari
+    from tfa3c.env_spec import resolve_env
     from tfa3c.envs import make_env, parse_env_kwargs
+    from tfa3c.spaces import ActionSpec
 
     if env_kwargs is None:  # the policy's own environment: with the arguments it trained on
         env_kwargs = (json.loads(policy.metadata.get("env_kwargs", "{}"))
@@ -195,22 +197,15 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
     env_id = env_id or policy.metadata["env_id"]
     if render:
         _check_display()
-    if atari.is_atari(env_id):
-        if render:
+        if atari.is_atari(env_id):
             raise UserInputError(f"--render is not available for Atari games ({env_id}); "
                                  "run without --render")
-        env = atari.AtariGame(env_id, env_kwargs)
-    else:
-        extra = {"render_mode": "human"} if render else {}
-        env = make_env(env_id, env_kwargs=env_kwargs, **extra)
-    from tfa3c.policies.distributions import ActionSpec, action_spec
-
-    shape = tuple(int(d) for d in env.observation_space.shape)
-    spec = action_spec(env_id, env.action_space)
-    if (shape, spec.kind, spec.size, spec.nvec) != (
+    # The spaces as training read them, checked before a window opens.
+    spec = resolve_env(env_id, env_kwargs)
+    shape, action = spec.observation_shape, spec.action
+    if (shape, action.kind, action.size, action.nvec) != (
             policy.observation_shape, policy.action_kind, policy.num_actions,
             policy.action_nvec):
-        env.close()
         trained = ActionSpec(policy.action_kind, policy.num_actions, nvec=policy.action_nvec)
         expected = (trained.describe() if trained.discrete
                     else f"{policy.num_actions} continuous action dimensions")
@@ -219,10 +214,13 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
             return f"{dims[0]} observation values" if len(dims) == 1 else f"observations {dims}"
 
         raise UserInputError(
-            f"{env_id} has {described(shape)} and actions {spec.describe()}, but the "
+            f"{env_id} has {described(shape)} and actions {action.describe()}, but the "
             f"policy expects {described(policy.observation_shape)} and {expected} (it was "
             f"trained on {policy.metadata['env_id']}); pick a matching --env")
-    return env
+    if spec.atari:
+        return atari.AtariGame(env_id, env_kwargs)
+    return make_env(env_id, env_kwargs=env_kwargs,
+                    **({"render_mode": "human"} if render else {}))
 
 
 def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,

@@ -132,12 +132,14 @@ def message_sizes() -> dict[str, dict[str, dict[str, int]]]:
     """Bytes out and back of each message, from the presets' networks; A3C's rollout steps."""
     from tfa3c.algorithms.a3c import update_groups
     from tfa3c.algorithms.config import A3CConfig, GA3CConfig
-    from tfa3c.algorithms.training import policy_model
+    from tfa3c.env_spec import resolve_env
+    from tfa3c.policies.actor_critic import build_policy
 
     sizes = {}
     for env in ENVS:
         config = A3CConfig.for_env(env)
-        model = policy_model(config)
+        spec = resolve_env(config.env_id, config.env_kwargs)
+        model = build_policy(spec.observation_shape, spec.action, config.network_options())
         weights = sum(int(np.prod(v.shape)) for v in model.trainable_variables) * 4
         groups = len(update_groups(config.envs_per_worker, config.envs_per_update))
         ga3c = GA3CConfig.for_env(env)
@@ -178,12 +180,14 @@ def apply_costs() -> dict[str, float]:
 
     from tfa3c.algorithms.a3c import GlobalLearner, update_groups
     from tfa3c.algorithms.config import A3CConfig
-    from tfa3c.algorithms.training import policy_model
+    from tfa3c.env_spec import resolve_env
+    from tfa3c.policies.actor_critic import build_policy
 
     costs = {}
     for env in ENVS:
         config = A3CConfig.for_env(env)
-        model = policy_model(config)
+        spec = resolve_env(config.env_id, config.env_kwargs)
+        model = build_policy(spec.observation_shape, spec.action, config.network_options())
         optimizer = keras.optimizers.Adam(1e-4)
         optimizer.build(model.trainable_variables)
         groups = len(update_groups(config.envs_per_worker, config.envs_per_update))

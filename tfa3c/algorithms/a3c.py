@@ -25,17 +25,13 @@ from tfa3c.algorithms.config import A3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import standardize
 from tfa3c.algorithms.rollouts import Rollout
-from tfa3c.algorithms.training import (
-    AsyncAlgorithm,
-    hosted_tf_threads,
-    policy_model,
-    reward_stream,
-)
+from tfa3c.algorithms.training import AsyncAlgorithm, hosted_tf_threads, reward_stream
+from tfa3c.env_spec import resolve_env
 from tfa3c.envs import make_group
 from tfa3c.hosting.roles import Role, RoleSpec, shared_in_process
 from tfa3c.policies import distributions
 from tfa3c.policies.acting import acting_policy, unflatten
-from tfa3c.policies.actor_critic import split_state
+from tfa3c.policies.actor_critic import build_policy, split_state
 from tfa3c.policies.distributions import CATEGORICAL
 from tfa3c.policies.normalization import RewardNormalizer
 from tfa3c.statistics import EpisodeTally
@@ -52,7 +48,8 @@ class WorkerNetwork:
 
     def __init__(self, config: A3CConfig):
         self.config = config  # kept alive with this object (see `shared_in_process`)
-        self.model = policy_model(config)
+        env = resolve_env(config.env_id, config.env_kwargs)
+        self.model = build_policy(env.observation_shape, env.action, config.network_options())
         self.policy = acting_policy(self.model)
         self.groups = update_groups(config.envs_per_worker, config.envs_per_update)
         self.gradients = GroupGradients(config, self.model, self.groups)
@@ -483,7 +480,7 @@ class A3C(AsyncAlgorithm):
 
     def _build(self):
         config: A3CConfig = self.config
-        model = policy_model(config, self.action_spec, self.observation_shape)
+        model = build_policy(self.observation_shape, self.action_spec, config.network_options())
         optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon)
         optimizer.build(model.trainable_variables)  # before any thread starts
         groups = update_groups(config.envs_per_worker, config.envs_per_update)

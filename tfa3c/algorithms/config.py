@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from tfa3c.errors import ConfigError
 from tfa3c.numerics import NON_FINITE_MODES
 from tfa3c.policies.encoder_names import ENCODERS
+from tfa3c.policies.network_options import NetworkOptions
 
 # Where A3C's workers and GA3C's agents run (`tfa3c.hosting`).
 HOSTINGS = ("threads", "processes", "ray")
@@ -150,10 +151,18 @@ class TrainConfig:
         Raises:
             UserInputError: the environment cannot be made (ConfigError: a bad option).
         """
-        from tfa3c.algorithms.presets import action_kind, preset
+        from tfa3c.algorithms.presets import preset
+        from tfa3c.env_spec import resolve_env
 
-        kind = action_kind(env_id, options.get("env_kwargs"))
+        kind = resolve_env(env_id, options.get("env_kwargs")).preset_kind
         return cls(env_id=env_id, **{**preset(cls.algo, kind), **options})
+
+    def network_options(self) -> NetworkOptions:
+        """The policy network this configuration asks for (`tfa3c.policies.build_policy`)."""
+        return NetworkOptions(encoder=self.encoder, hidden_sizes=tuple(self.hidden_sizes),
+                              lstm_units=self.lstm_units, cell_clip=self.lstm_cell_clip,
+                              seed=self.seed,
+                              normalize_observations=self.normalize_observations)
 
     def replace(self, **changes: object):
         """Returns a copy with `changes` applied (and validated)."""

@@ -32,12 +32,12 @@ import tensorflow as tf
 from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.rollouts import Rollout, Sequences
-from tfa3c.algorithms.training import AsyncAlgorithm, policy_model, reward_stream
+from tfa3c.algorithms.training import AsyncAlgorithm, reward_stream
 from tfa3c.envs import EnvironmentGroup, make_group
 from tfa3c.errors import ConfigError
 from tfa3c.hosting.roles import Role, RoleSpec
 from tfa3c.policies import distributions
-from tfa3c.policies.actor_critic import split_state
+from tfa3c.policies.actor_critic import build_policy, split_state
 from tfa3c.policies.distributions import CATEGORICAL
 from tfa3c.policies.normalization import RewardNormalizer
 from tfa3c.statistics import EpisodeTally
@@ -498,7 +498,8 @@ class GA3C(AsyncAlgorithm):
         config: GA3CConfig = self.config
         self.strategy = make_strategy(config.devices)
         with self.strategy.scope():
-            model = policy_model(config, self.action_spec, self.observation_shape)
+            model = build_policy(self.observation_shape, self.action_spec,
+                                 config.network_options())
             optimizer = keras.optimizers.RMSprop(
                 config.learning_rate, rho=config.rho, epsilon=config.rms_epsilon)
             optimizer.build(model.trainable_variables)

@@ -4,14 +4,17 @@ A config's dataclass defaults are the discrete-action defaults (the design card'
 A3C an LSTM of 16, GA3C a dense layer of 16). Continuous control needs a wider network:
 a 16-unit torso cannot represent Pendulum's or LunarLanderContinuous' value function
 well enough to steer a Gaussian. `A3CConfig.for_env` and `GA3CConfig.for_env`, the CLI
-and `A3C(env_id=...)` apply the preset of the environment's action kind first, then
-the options given explicitly, which always win. Nothing here names an environment.
+and `A3C(env_id=...)` apply the preset of the environment's kind
+(`tfa3c.env_spec.EnvSpec.preset_kind`) first, then the options given explicitly, which
+always win. Nothing here names an environment.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+# The values of `tfa3c.env_spec.EnvSpec.preset_kind`, spelt out here so that the CLI's
+# help reads them without importing gymnasium (tests/test_env_spec.py checks they agree).
 DISCRETE = "discrete"
 CONTINUOUS = "continuous"
 PIXELS = "pixels"  # image observations (Atari), whatever the actions
@@ -47,23 +50,6 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
                        "normalize_rewards": False, "agents": 2, "envs_per_agent": 16,
                        "min_batch": 80, "max_batch": 80, "lstm_units": 256},
 }
-
-
-def action_kind(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str:
-    """The preset's kind: "pixels" (images), "continuous" (Box actions) or "discrete".
-
-    Raises:
-        UserInputError: the id is unknown, the environment cannot be made or its spaces
-            are unsupported.
-    """
-    import gymnasium as gym
-
-    from tfa3c.envs import env_spaces, is_pixels
-
-    observation_space, action_space = env_spaces(env_id, env_kwargs or {})
-    if is_pixels(observation_space):
-        return PIXELS
-    return CONTINUOUS if isinstance(action_space, gym.spaces.Box) else DISCRETE
 
 
 def preset(algo: str, kind: str) -> dict[str, Any]:

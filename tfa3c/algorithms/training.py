@@ -24,15 +24,13 @@ import numpy as np
 
 from tfa3c.algorithms.config import ENCODERS, TrainConfig, cpu_count
 from tfa3c.checkpoints import Checkpointer
-from tfa3c.envs import env_spaces, is_pixels, reward_threshold
+from tfa3c.env_spec import EnvSpec, resolve_env
 from tfa3c.errors import ConfigError, TrainingError, UserInputError, first_line
 from tfa3c.hosting.launch import close_roles, start_roles
 from tfa3c.hosting.roles import Role, RoleDied, RoleFailed, RoleSpec
 from tfa3c.hosting.threads import ThreadSupervisor
 from tfa3c.layout import CHECKPOINT_FOLDER, EPISODES_CSV, RUN_CONFIG
 from tfa3c.numerics import NonFiniteError, UpdateSkips
-from tfa3c.policies.actor_critic import build_model, network
-from tfa3c.policies.distributions import ActionSpec, action_spec
 from tfa3c.policies.encoders import PIXEL_ENCODERS
 from tfa3c.policies.normalization import RewardNormalizer
 from tfa3c.progress import ProgressReporter
@@ -94,21 +92,6 @@ def check_writable(logdir: str) -> None:
                 os.rmdir(path)
 
 
-def policy_model(config: TrainConfig, spec: ActionSpec | None = None,
-                 observation_shape: tuple[int, ...] | None = None) -> keras.Model:
-    """The built actor-critic `config` asks for, for its environment's spaces.
-
-    `spec` and `observation_shape` are looked up from the environment when not given
-    (a role in another process builds its own copy of the network this way).
-    """
-    if spec is None or observation_shape is None:
-        observation_space, action_space = env_spaces(config.env_id, config.env_kwargs)
-        observation_shape = tuple(int(d) for d in observation_space.shape)
-        spec = action_spec(config.env_id, action_space)
-    return build_model(network(config, spec, config.normalize_observations,
-                               observation_shape=observation_shape), observation_shape)
-
-
 def reward_stream(config: TrainConfig, normalizer: RewardNormalizer | None, num_envs: int):
     """A function scaling one actor's rewards `(rewards, dones) -> scaled`.
 
@@ -162,13 +145,14 @@ class AsyncAlgorithm:
     def __init__(self, config: TrainConfig | None = None, **overrides):
         config = self.resolve_config(config, overrides)
         self.config = config
-        # Fails fast on an unknown id, bad keyword arguments or unsupported spaces.
-        observation_space, action_space = env_spaces(config.env_id, config.env_kwargs)
-        self.observation_shape = tuple(int(d) for d in observation_space.shape)
-        self.observation_size = int(np.prod(self.observation_shape))
-        self.action_spec = action_spec(config.env_id, action_space)
+        # Fails fast on an unknown id, bad keyword arguments or unsupported spaces; the
+        # same object `for_env` chose the preset by (resolved once per process).
+        self.env_spec: EnvSpec = resolve_env(config.env_id, config.env_kwargs)
+        self.observation_shape = self.env_spec.observation_shape
+        self.observation_size = self.env_spec.observation_size
+        self.action_spec = self.env_spec.action
         self.num_actions = self.action_spec.size  # actions, or action dimensions
-        self.pixels = pixels = is_pixels(observation_space)
+        self.pixels = pixels = self.env_spec.pixels
         threads = config.tf_threads or (cpu_count() if pixels else self.default_tf_threads)
         if threads is not None:
             configure_threads(threads)
@@ -180,7 +164,7 @@ class AsyncAlgorithm:
                 f"invalid encoder={config.encoder!r}: {config.env_id} observes {what} "
                 f"{self.observation_shape}; allowed: {', '.join(allowed)}")
         self.reward_threshold = (config.target_return if config.target_return is not None
-                                 else reward_threshold(config.env_id))
+                                 else self.env_spec.reward_threshold)
         self.stop_event = threading.Event()
         self.stop_reason: str | None = None
         self.pending_signal: str | None = None  # set by the signal handler only

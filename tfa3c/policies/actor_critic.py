@@ -22,6 +22,7 @@ from tfa3c.policies.encoders import (
     image_layout,
     make_encoder,
 )
+from tfa3c.policies.network_options import NetworkOptions
 from tfa3c.policies.normalization import ObservationNormalizer
 
 _PACKAGE = "tfa3c"
@@ -123,7 +124,8 @@ class ActorCritic(keras.Model):
     values of observations of any leading shape (`[b, obs]` → `[b, P]`, `[b]`).
 
     Example:
-        >>> model = build_model(ActorCritic(2, encoder="mlp-lstm"), observation_size=4)
+        >>> model = build_policy(4, ActionSpec("categorical", 2),
+        ...                      NetworkOptions(encoder="mlp-lstm"))
         >>> params, values, state = model.step(tf.zeros((3, 4)), model.initial_state(3))
     """
 
@@ -287,6 +289,8 @@ class FeedForwardActorCritic(ActorCritic):
 def build_model(model: keras.Model, observation_shape: int | tuple[int, ...]) -> keras.Model:
     """Builds `model`'s weights for observations of `observation_shape` and returns it.
 
+    The last step of `build_policy`; on its own, for a network constructed by hand.
+
     An int is the length of a flat observation. A recurrent model is built for
     sequences `[batch, time, *observation]`, the shape its `call` takes (Keras traces
     `call` with the build shape when exporting).
@@ -298,22 +302,42 @@ def build_model(model: keras.Model, observation_shape: int | tuple[int, ...]) ->
     return model
 
 
-def network(config, spec: ActionSpec, normalize_observations: bool = False,
-            name: str = "global_model", observation_shape: tuple[int, ...] = ()) -> ActorCritic:
-    """The (unbuilt) `ActorCritic` a training configuration asks for, for actions `spec`.
+def build_policy(observation_shape: int | tuple[int, ...], action: ActionSpec,
+                 options: NetworkOptions | None = None, *,
+                 name: str = "actor_critic") -> ActorCritic:
+    """The built actor-critic for observations of `observation_shape` and actions `action`.
 
-    `observation_shape` decides a pixel encoder's layout (`image_layout`).
+    The one way tfa3c makes a policy network: training (from its configuration's
+    `network_options()`), its hosted roles, `--resume`, and `tfa3c export` (from the
+    run's saved description, `tfa3c.checkpoints.described_policy`) all call it, so they
+    build the same layers, weight names and shapes.
+
+    Args:
+        observation_shape: one observation's shape (an int: a flat observation's length);
+            it also decides a pixel encoder's image layout (`image_layout`).
+        action: the action distribution (`tfa3c.spaces.action_spec`), e.g. `EnvSpec.action`.
+        options: the encoder and its sizes (default: `NetworkOptions()`).
+        name: the Keras model's name.
+
+    Raises:
+        ValueError: options that do not fit the observations or actions.
     """
-    gaussian = spec.kind == GAUSSIAN
-    pixels = config.encoder in PIXEL_ENCODERS
-    return ActorCritic(
-        spec.size, encoder=config.encoder, hidden_sizes=config.hidden_sizes,
-        lstm_units=config.lstm_units, cell_clip=config.lstm_cell_clip, seed=config.seed,
-        action_kind=spec.kind, action_low=list(spec.low) if gaussian else None,
-        action_high=list(spec.high) if gaussian else None,
-        action_nvec=list(spec.nvec) if spec.kind == MULTI_CATEGORICAL else None,
-        normalize_observations=normalize_observations and not pixels, name=name,
-        data_format=image_layout(observation_shape) if pixels else CHANNELS_FIRST)
+    shape = ((int(observation_shape),) if isinstance(observation_shape, int | np.integer)
+             else tuple(int(d) for d in observation_shape))
+    options = options or NetworkOptions()
+    gaussian = action.kind == GAUSSIAN
+    pixels = options.encoder in PIXEL_ENCODERS
+    model = ActorCritic(
+        action.size, encoder=options.encoder, hidden_sizes=options.hidden_sizes,
+        lstm_units=options.lstm_units, activation=options.activation,
+        cell_clip=options.cell_clip, seed=options.seed, action_kind=action.kind,
+        action_low=list(action.low) if gaussian else None,
+        action_high=list(action.high) if gaussian else None,
+        action_nvec=list(action.nvec) if action.kind == MULTI_CATEGORICAL else None,
+        # Pixel encoders scale their uint8 frames themselves.
+        normalize_observations=options.normalize_observations and not pixels, name=name,
+        data_format=image_layout(shape) if pixels else CHANNELS_FIRST)
+    return build_model(model, shape)
 
 
 def split_state(states):
