@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfa3c.algorithms.a3c import A3C, A3CWorker
 from tfa3c.algorithms.config import A3CConfig
 from tfa3c.envs import EnvironmentGroup
+from tfa3c.signals import StopSignals
 
 
 def small_config(tmp_path, **changes):
@@ -229,25 +230,22 @@ def test_resume_continues_counters(tmp_path):
     assert resumed.statistics.env_steps >= 4000
 
 
-def test_signal_handler_takes_no_lock(tmp_path):
+def test_signal_handler_takes_no_lock():
     # The handler runs in the main thread between two bytecodes, which can be inside
     # Event.wait while the event's internal (non-reentrant) lock is held. A handler that
     # set the event there deadlocked now and then. Here a thread holds that lock and
     # runs the handler, as the main thread would: it must return at once.
-    algorithm = A3C(small_config(tmp_path))
-    previous = algorithm._install_signal_handlers()
-    try:
+    stop_event = threading.Event()
+    with StopSignals() as signals:
         handler = signal.getsignal(signal.SIGTERM)
 
         def interrupted_wait():
-            with algorithm.stop_event._cond:
+            with stop_event._cond:
                 handler(signal.SIGTERM, None)
 
         thread = threading.Thread(target=interrupted_wait, daemon=True)
         thread.start()
         thread.join(5)
         assert not thread.is_alive(), "the signal handler blocked on the stop event's lock"
-        assert algorithm.pending_signal == "SIGTERM"
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        assert signals.pending == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is not handler  # put back

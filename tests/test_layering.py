@@ -17,7 +17,7 @@ PACKAGE = ROOT / "tfa3c"
 # Layers from the bottom; a module belongs to the first entry its name starts with.
 LAYERS = (
     ("tfa3c.errors", "tfa3c.numerics", "tfa3c.spaces", "tfa3c.layout", "tfa3c.statistics",
-     "tfa3c.tf_runtime", "tfa3c.progress", "tfa3c.run_logs"),
+     "tfa3c.tf_runtime", "tfa3c.progress", "tfa3c.run_logs", "tfa3c.run_folder", "tfa3c.signals"),
     ("tfa3c.stepping", "tfa3c.envs", "tfa3c.atari", "tfa3c.env_spec"),
     ("tfa3c.policies",),
     ("tfa3c.checkpoints", "tfa3c.export"),

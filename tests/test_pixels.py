@@ -10,11 +10,11 @@ import tensorflow as tf
 from tfa3c.algorithms.a3c import A3C, A3CWorker
 from tfa3c.algorithms.config import A3CConfig, GA3CConfig
 from tfa3c.algorithms.ga3c import GA3C, GA3CAgent
-from tfa3c.algorithms.training import reward_stream
 from tfa3c.atari import AtariGame, AtariGroup, game_name
 from tfa3c.play import load_policy, play_episodes
 from tfa3c.policies.actor_critic import build_policy
 from tfa3c.policies.distributions import action_spec
+from tfa3c.policies.normalization import reward_scaler
 
 from .conftest import run_command
 from .test_serving import assert_loaders_match_keras
@@ -174,8 +174,9 @@ def test_pong_trains_exports_and_plays(tmp_path, algo, options):
                                          logdir=str(tmp_path / "run"), **options))
     assert algorithm.config.clip_rewards and not algorithm.config.normalize_rewards
     # Clipped rewards for the loss; the episode statistics keep the game's own.
-    scaled = reward_stream(algorithm.config, None, 3)(np.array([3.0, -2.0, 0.0], np.float32),
-                                                      np.zeros(3, bool))
+    config = algorithm.config
+    scaled = reward_scaler(config.reward_scale, config.clip_rewards, None, 3)(
+        np.array([3.0, -2.0, 0.0], np.float32), np.zeros(3, bool))
     np.testing.assert_array_equal(scaled, [1.0, -1.0, 0.0])
     before = [v.numpy().copy() for v in algorithm.model.trainable_variables]
     summary = algorithm.learn()

@@ -19,6 +19,7 @@ from tfa3c.algorithms.a3c import A3C, A3CWorker
 from tfa3c.algorithms.config import A3CConfig, GA3CConfig
 from tfa3c.algorithms.ga3c import GA3C, GA3CAgent
 from tfa3c.errors import TrainingError
+from tfa3c.signals import StopSignals
 
 from .conftest import ROOT, run_command
 
@@ -208,22 +209,19 @@ def read_line(process, timeout):
     return lines[0]
 
 
-@pytest.mark.parametrize("algo", ["a3c", "ga3c"])
-def test_a_second_ctrl_c_forces_the_exit(tmp_path, algo):
-    algorithm = (A3C(a3c_config(tmp_path)) if algo == "a3c" else GA3C(ga3c_config(tmp_path)))
+def test_a_second_ctrl_c_forces_the_exit():
     # A Python program's own Ctrl-C handler is what the run replaces (whatever an
     # earlier test in this process left installed).
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous = algorithm._install_signal_handlers()
+    signals = StopSignals().install()
     try:
         handler = signal.getsignal(signal.SIGINT)
         handler(signal.SIGINT, None)  # the first asks for a clean stop
-        assert algorithm.pending_signal == "SIGINT"
+        assert signals.pending == "SIGINT"
         with pytest.raises(KeyboardInterrupt):  # the second goes to Python's own handler
             handler(signal.SIGINT, None)
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        signals.restore()
         signal.signal(signal.SIGINT, outer)
 
 
@@ -375,8 +373,8 @@ def test_csv_is_cut_back_to_the_checkpoint_by_steps_and_count(tmp_path):
 def test_the_writability_check_leaves_no_folder_behind(tmp_path, monkeypatch):
     import builtins
 
-    from tfa3c.algorithms.training import check_writable
     from tfa3c.errors import UserInputError
+    from tfa3c.run_folder import check_writable
 
     real_open = builtins.open
 

@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
     model = build_policy(*run_network(algo, config, args.run_dir))
     checkpoint, env_steps = restore_latest(model, args.run_dir)
 
-    from tfa3c.algorithms.training import default_model_name
     from tfa3c.export import export_policy
+    from tfa3c.run_folder import default_model_name
 
     path = export_policy(model, args.export_dir,
                          model_name=args.model_name or default_model_name(algo, config["env_id"]),

@@ -52,3 +52,21 @@ def configure_threads(intra_op: int = 1) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(intra_op)
     except RuntimeError:  # already initialized: keep what is set
         pass
+
+
+def cpu_count() -> int:
+    """Cores this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+def role_threads(requested: int | None, roles: int, pixels: bool) -> int:
+    """TensorFlow threads per op for a role in a process of its own.
+
+    `requested` if given. Else, vectors: one (per-call overhead is the cost, and the
+    roles use the cores); images: the cores shared out among the roles, as
+    convolutions are real work.
+    """
+    if requested is not None:
+        return requested
+    return max(1, cpu_count() // max(roles, 1)) if pixels else 1

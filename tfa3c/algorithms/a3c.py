@@ -25,7 +25,7 @@ from tfa3c.algorithms.config import A3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.returns import standardize
 from tfa3c.algorithms.rollouts import Rollout
-from tfa3c.algorithms.training import AsyncAlgorithm, hosted_tf_threads, reward_stream
+from tfa3c.algorithms.training import AsyncAlgorithm
 from tfa3c.env_spec import resolve_env
 from tfa3c.envs import make_group
 from tfa3c.hosting.roles import Role, RoleSpec, shared_in_process
@@ -33,8 +33,9 @@ from tfa3c.policies import distributions
 from tfa3c.policies.acting import acting_policy, unflatten
 from tfa3c.policies.actor_critic import build_policy, split_state
 from tfa3c.policies.distributions import CATEGORICAL
-from tfa3c.policies.normalization import RewardNormalizer
+from tfa3c.policies.normalization import RewardNormalizer, reward_scaler
 from tfa3c.statistics import EpisodeTally
+from tfa3c.tf_runtime import role_threads
 
 METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
 
@@ -92,7 +93,8 @@ class A3CWorker:
         self.spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
         self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
-        self.scale_rewards = reward_stream(config, self.rewards, config.envs_per_worker)
+        self.scale_rewards = reward_scaler(config.reward_scale, config.clip_rewards,
+                                           self.rewards, config.envs_per_worker)
         units = network.model.state_size  # 0 for a feed-forward encoder
         self.h = np.zeros((self.envs.num_envs, units), np.float32)
         self.c = np.zeros((self.envs.num_envs, units), np.float32)
@@ -493,7 +495,7 @@ class A3C(AsyncAlgorithm):
 
     def _role_specs(self) -> list[RoleSpec]:
         config = self.config
-        threads = hosted_tf_threads(config, config.workers, self.pixels)
+        threads = role_threads(config.tf_threads, config.workers, self.pixels)
         return [RoleSpec(f"a3c-worker-{index}", "tfa3c.algorithms.a3c:A3CWorker",
                          (index, config), threads) for index in range(config.workers)]
 

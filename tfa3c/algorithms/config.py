@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,6 +16,7 @@ from tfa3c.errors import ConfigError
 from tfa3c.numerics import NON_FINITE_MODES
 from tfa3c.policies.encoder_names import ENCODERS
 from tfa3c.policies.network_options import NetworkOptions
+from tfa3c.tf_runtime import cpu_count
 
 # Where A3C's workers and GA3C's agents run (`tfa3c.hosting`).
 HOSTINGS = ("threads", "processes", "ray")
@@ -219,12 +219,6 @@ class TrainConfig:
                f"one of {', '.join(NON_FINITE_MODES)}")
         _check(isinstance(self.max_skipped_updates, int) and self.max_skipped_updates >= 1,
                "max_skipped_updates", self.max_skipped_updates, "an integer >= 1")
-
-
-def cpu_count() -> int:
-    """Cores this process may run on."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)

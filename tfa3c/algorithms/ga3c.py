@@ -32,14 +32,14 @@ import tensorflow as tf
 from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.rollouts import Rollout, Sequences
-from tfa3c.algorithms.training import AsyncAlgorithm, reward_stream
+from tfa3c.algorithms.training import AsyncAlgorithm
 from tfa3c.envs import EnvironmentGroup, make_group
 from tfa3c.errors import ConfigError
 from tfa3c.hosting.roles import Role, RoleSpec
 from tfa3c.policies import distributions
 from tfa3c.policies.actor_critic import build_policy, split_state
 from tfa3c.policies.distributions import CATEGORICAL
-from tfa3c.policies.normalization import RewardNormalizer
+from tfa3c.policies.normalization import RewardNormalizer, reward_scaler
 from tfa3c.statistics import EpisodeTally
 from tfa3c.stepping import Transition
 
@@ -339,7 +339,8 @@ class GA3CAgent:
         self.action_spec = self.envs.action_spec
         self.rng = np.random.default_rng([config.seed, index])
         self.rewards = RewardNormalizer(config.gamma) if config.normalize_rewards else None
-        self.scale_rewards = reward_stream(config, self.rewards, self.num_envs)
+        self.scale_rewards = reward_scaler(config.reward_scale, config.clip_rewards,
+                                           self.rewards, self.num_envs)
         self._final_observations = self.envs.observations[:0]
         self.state_width = 2 * state_size
         self.states = np.zeros((self.num_envs, self.state_width), np.float32)

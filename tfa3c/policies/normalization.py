@@ -273,3 +273,21 @@ class RewardStream:
         self.returns = returns
         clip = self.normalizer.clip
         return np.clip(rewards / self.std, -clip, clip).astype(np.float32)
+
+
+def reward_scaler(scale: float, clip: bool, normalizer: RewardNormalizer | None, num_envs: int):
+    """A function scaling one actor's rewards `(rewards, dones) -> scaled`.
+
+    With `clip`, rewards are first clipped to their sign; then multiplied by `scale`;
+    then (with a `normalizer`) divided by the running spread of the discounted return
+    (`RewardNormalizer`). Episode returns are counted before any of these, from the
+    environment's own rewards.
+    """
+
+    def prepared(rewards):
+        return (np.sign(rewards) if clip else rewards) * scale
+
+    if normalizer is None:
+        return lambda rewards, dones: prepared(rewards)
+    stream = normalizer.stream(num_envs)
+    return lambda rewards, dones: stream(prepared(rewards), dones)
