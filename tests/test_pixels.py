@@ -74,6 +74,7 @@ def test_a_cnn_policy_learns_a_pixel_task(tmp_path, algo, options):
         signature = algorithm.learner._train.structured_input_signature[0][0]
     else:
         worker = A3CWorker(0, algorithm.config)
+        worker.pull(algorithm.learner.weights())
         assert worker.collect().observations.dtype == np.uint8
         worker.close()
         signature = worker.gradients._function.structured_input_signature[0][1]
