@@ -14,14 +14,13 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from tfa3c.algorithms.config import ENCODERS, HOSTINGS
+from tfa3c.algorithms.registry import ALGORITHMS, registration
 from tfa3c.errors import TrainingError, UserInputError
 from tfa3c.tf_runtime import quiet_tensorflow
 
-ALGORITHMS = ("a3c", "ga3c")
 EXIT_USER_ERROR = 2
 
 # Subcommands implemented in their own modules: each has add_arguments(parser) and
@@ -40,12 +39,11 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    return value
 
 
 def _devices(text: str) -> tuple[str, ...]:
@@ -60,158 +58,109 @@ def _sizes(text: str) -> tuple[int, ...]:
             f"invalid layer sizes {text!r}: expected integers separated by commas") from None
 
 
-def add_training_arguments(parser: argparse.ArgumentParser, algo: str, env_id: str | None) -> None:
-    """The options of `tfa3c train ALGO` (and of the examples)."""
-    from tfa3c.algorithms.config import A3CConfig, GA3CConfig
-    from tfa3c.algorithms.presets import CONTINUOUS, PIXELS, preset
+# How the command line reads a config field of each type (its annotation, less
+# "| None"); booleans take --NAME / --no-NAME, dicts KEY=VALUE words.
+_PARSERS: dict[str, Any] = {"int": _integer, "float": float, "str": str,
+                            "tuple[int, ...]": _sizes, "tuple[str, ...]": _devices}
+# Groups whose options an example may choose for its run (`run_choices`): which
+# environment and how long, never a hyperparameter.
+_RUN_GROUPS = ("environment", "run")
 
-    defaults = A3CConfig if algo == "a3c" else GA3CConfig
-    fields = {f.name: f for f in dataclasses.fields(defaults)}
 
-    def default(name: str) -> Any:
-        field = fields[name]
-        if field.default is not dataclasses.MISSING:
-            return field.default
-        return field.default_factory()  # type: ignore[misc]
+def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
-    run = parser.add_argument_group("run")
-    run.add_argument("--env", dest="env_id", default=env_id, required=env_id is None,
-                     help="gymnasium environment id" + (f" (default {env_id})" if env_id else ""))
-    run.add_argument("--env-kwargs", nargs="+", default=[], metavar="KEY=VALUE",
-                     help="keyword arguments for the environment, e.g. length=8 (values are "
-                          "read as JSON where they are JSON, else as strings)")
-    run.add_argument("--seed", type=_positive_int, default=0, help="seed (default 0)")
-    run.add_argument("--max-steps", type=_positive_int, default=None,
-                     help="stop after this many environment steps")
-    run.add_argument("--max-seconds", type=float, default=None,
-                     help="stop after this many seconds of training")
-    run.add_argument("--no-stop-when-solved", dest="stop_when_solved", action="store_false",
-                     help="keep training after the target return is reached")
-    run.add_argument("--target-return", type=float, default=None,
-                     help="mean return over 100 episodes that counts as solved (default: the "
-                          "environment's reward_threshold)")
-    run.add_argument("--logdir", default=None,
-                     help="run folder: TensorBoard events, episodes.csv, checkpoints "
-                          "(default runs/<algo>_<env>_<seed>_<timestamp>/)")
-    run.add_argument("--resume", action="store_true",
-                     help="continue from the newest checkpoint in --logdir")
-    run.add_argument("--export-dir", default="savedmodels",
-                     help="export the trained policy under DIR/<model_name>/<version>/ "
-                          "(default savedmodels)")
-    run.add_argument("--no-export", dest="export", action="store_false",
-                     help="do not export the policy at the end")
-    run.add_argument("--progress", dest="progress_bar", default="auto",
-                     choices=("auto", "bar", "lines", "none"),
-                     help="progress display (default: a bar on a terminal, lines otherwise)")
-    run.add_argument("--log-interval", type=float, default=default("log_interval"),
-                     help="seconds between progress lines (default %(default)s)")
-    run.add_argument("--checkpoint-interval", type=float, default=default("checkpoint_interval"),
-                     help="seconds between checkpoints (default %(default)s)")
 
-    hyper = parser.add_argument_group("hyperparameters")
-    # Every option defaults to None: the preset of the environment's kind
-    # (`tfa3c.algorithms.presets`) decides, then the dataclass default. The help says both.
-    kinds = {"continuous actions": preset(algo, CONTINUOUS), "pixels": preset(algo, PIXELS)}
+def add_training_arguments(parser: argparse.ArgumentParser, algo: str,
+                           run_choices: Mapping[str, Any] | None = None) -> None:
+    """The options of `tfa3c train ALGO` (and of the examples), one group per concern.
 
-    def text(value: Any) -> str:
-        if isinstance(value, tuple):
-            return ",".join(map(str, value))
-        return f"{value:g}" if isinstance(value, float) else str(value)
+    Every option comes from a field of the algorithm's config (`TrainConfig.groups()`)
+    and defaults to None, "not given": the environment's preset, then the config's
+    default, decide (`config_from_args`); the help shows both. No default is stated here.
 
-    def described(name: str, what: str) -> str:
-        base = default(name)
-        others = "".join(f"; {text(values[name])} for {kind}" for kind, values in kinds.items()
+    Args:
+        parser: Receives the options.
+        algo: A registered algorithm (`tfa3c.algorithms.registry`).
+        run_choices: An example's own choices for its run, e.g. `{"env_id":
+            "CartPole-v1", "max_seconds": 300.0}`: environment and run options only, so
+            an example never restates a hyperparameter. Without `env_id`, `--env` is
+            required.
+
+    Raises:
+        ValueError: `run_choices` names an option outside the environment and run groups.
+    """
+    from tfa3c.algorithms.config import field_default
+    from tfa3c.algorithms.presets import KIND_NAMES, presets_of
+
+    config_class = registration(algo).config_class()
+    groups = config_class.groups()
+    fields = {item.name: item for item in dataclasses.fields(config_class)}
+    run_choices = dict(run_choices or {})
+    allowed = {name for title in _RUN_GROUPS for name in groups.get(title, ())}
+    if set(run_choices) - allowed:
+        raise ValueError(f"run_choices may set {', '.join(sorted(allowed))}; not "
+                         f"{', '.join(sorted(set(run_choices) - allowed))}")
+    kinds = {KIND_NAMES[kind]: values for kind, values in presets_of(algo).items()}
+
+    def described(name: str) -> str:
+        metadata = fields[name].metadata
+        if name in run_choices:
+            return f"{metadata['text']} (default here {_text(run_choices[name])})"
+        if name == "env_id":  # required: the dataclass default is for the Python API
+            return metadata["text"]
+        base = field_default(config_class, name)
+        # A factory's value depends on the machine: say what it is instead.
+        shown = (metadata["unset"] if metadata["unset"]
+                 and (base is None or fields[name].default is dataclasses.MISSING)
+                 else _text(base))
+        others = "".join(f"; {_text(values[name])} for {kind}" for kind, values in kinds.items()
                          if name in values and values[name] != base)
-        return f"{what} (default {text(base)}{others})"
+        return f"{metadata['text']} (default {shown}{others})"
 
-    def option(group, flag: str, name: str, what: str, **kwargs) -> None:
-        group.add_argument(flag, dest=name, default=None, help=described(name, what), **kwargs)
-
-    option(hyper, "--gamma", "gamma", "discount", type=float)
-    option(hyper, "--n-steps", "n_steps", "steps per rollout / n-step return",
-           type=_positive_int)
-    option(hyper, "--learning-rate", "learning_rate", "learning rate", type=float)
-    option(hyper, "--entropy-coef", "entropy_coef", "entropy bonus weight", type=float)
-    option(hyper, "--value-coef", "value_coef", "value loss weight", type=float)
-    option(hyper, "--reward-scale", "reward_scale", "reward multiplier", type=float)
-    option(hyper, "--clip-rewards", "clip_rewards",
-           "clip the rewards the loss sees to their sign; returns stay the game's",
-           action=argparse.BooleanOptionalAction)
-    option(hyper, "--normalize-observations", "normalize_observations",
-           "standardize observations by running statistics, inside the network",
-           action=argparse.BooleanOptionalAction)
-    option(hyper, "--normalize-rewards", "normalize_rewards",
-           "divide rewards by the running std of the discounted return",
-           action=argparse.BooleanOptionalAction)
-    option(hyper, "--clip-norm", "clip_norm", "gradient clip norm", type=float)
-    network = parser.add_argument_group("network")
-    option(network, "--encoder", "encoder", "observation encoder", choices=ENCODERS)
-    option(network, "--hidden-sizes", "hidden_sizes", "MLP layer sizes, comma separated",
-           type=_sizes)
-    option(network, "--lstm-units", "lstm_units", "LSTM cells", type=_positive_int)
-    option(network, "--lstm-cell-clip", "lstm_cell_clip", "bound on the LSTM cell state",
-           type=float)
-    run.add_argument("--tf-threads", type=_positive_int, default=None,
-                     help="threads each TensorFlow op may use (default: every core for "
-                          "images, GA3C 1 for vectors)")
-    run.add_argument("--hosting", choices=HOSTINGS, default=None,
-                     help="where workers (A3C) or agents (GA3C) run: threads of this "
-                          "process, processes of this machine, or ray actors "
-                          "(default threads)")
-    run.add_argument("--non-finite", choices=("error", "skip"), default=None,
-                     help="a NaN or infinite observation or reward from the environment: "
-                          "stop the run (error, the default), or end that episode and "
-                          "skip the transition, counted and logged (skip)")
-    run.add_argument("--max-skipped-updates", type=_positive_int, default=None,
-                     help="updates in a row skipped for a non-finite loss or gradient "
-                          f"before the run stops (default {default('max_skipped_updates')})")
-    run.add_argument("--ray-address", default=None,
-                     help="with --hosting ray: the cluster to join (auto, or host:port "
-                          "of `ray start --head`); default: a local Ray for this run")
-    if algo == "a3c":
-        option(hyper, "--workers", "workers", "worker threads (the number of CPUs)",
-               type=_positive_int)
-        option(hyper, "--envs-per-worker", "envs_per_worker", "environments per worker",
-               type=_positive_int)
-        option(hyper, "--envs-per-update", "envs_per_update",
-               "environments whose rollout makes one optimizer step", type=_positive_int)
-        option(hyper, "--gae-lambda", "gae_lambda",
-               "GAE lambda; 1 gives the tutorial's n-step advantages", type=float)
-        option(hyper, "--normalize-advantages", "normalize_advantages",
-               "standardize each rollout's advantages", action=argparse.BooleanOptionalAction)
-    else:
-        option(hyper, "--agents", "agents", "agent threads", type=_positive_int)
-        option(hyper, "--envs-per-agent", "envs_per_agent", "environments per agent",
-               type=_positive_int)
-        option(hyper, "--predictors", "predictors", "predictor threads", type=_positive_int)
-        option(hyper, "--trainers", "trainers", "trainer threads", type=_positive_int)
-        option(hyper, "--max-prediction-batch", "max_prediction_batch",
-               "largest prediction batch", type=_positive_int)
-        option(hyper, "--min-batch", "min_batch", "experiences per training step, at least",
-               type=_positive_int)
-        option(hyper, "--max-batch", "max_batch",
-               "experiences per training step, at most, in whole rollouts", type=_positive_int)
-        hyper.add_argument("--no-exploration", dest="exploration", action="store_false",
-                           default=None, help=described(
-                               "exploration", "switch off the epsilon schedule; exploration"))
-        hyper.add_argument("--devices", type=_devices, default=None,
-                           help="trainer devices, comma separated, e.g. /gpu:0,/gpu:1 "
-                                "(default: every GPU, else the CPU)")
+    for title, names in groups.items():
+        group = parser.add_argument_group(title)
+        for name in names:
+            item = fields[name]
+            flag = item.metadata.get("flag") or "--" + name.replace("_", "-")
+            kwargs: dict[str, Any] = {"dest": name, "default": run_choices.get(name),
+                                      "help": described(name).replace("%", "%%")}
+            kind = str(item.type).replace(" | None", "")
+            if kind == "bool":
+                kwargs["action"] = argparse.BooleanOptionalAction
+            elif kind.startswith("dict"):
+                kwargs.update(nargs="+", metavar="KEY=VALUE")
+            else:
+                kwargs["type"] = _PARSERS[kind]
+            if item.metadata.get("choices"):
+                kwargs["choices"] = item.metadata["choices"]
+            if name == "env_id" and "env_id" not in run_choices:
+                kwargs["required"] = True
+            group.add_argument(flag, **kwargs)
+    # Not config options: what happens to the policy after the run.
+    export = parser.add_argument_group("export")
+    export.add_argument("--export-dir", default="savedmodels",
+                        help="export the trained policy under DIR/<model_name>/<version>/ "
+                             "(default savedmodels)")
+    export.add_argument("--no-export", dest="export", action="store_false",
+                        help="do not export the policy at the end")
 
 
 def config_from_args(algo: str, args: argparse.Namespace):
     """Builds the validated config of `algo` from parsed arguments."""
-    from tfa3c.algorithms.config import A3CConfig, GA3CConfig
-
-    cls = A3CConfig if algo == "a3c" else GA3CConfig
     from tfa3c.envs import parse_env_kwargs
 
-    names = {f.name for f in dataclasses.fields(cls)}
-    # Options left at None take the dataclass default, or the action kind's preset.
+    config_class = registration(algo).config_class()
+    names = {f.name for f in dataclasses.fields(config_class)}
+    # Options left at None take the action kind's preset, or the dataclass default.
     values = {name: value for name, value in vars(args).items()
               if name in names and value is not None}
     values["env_kwargs"] = parse_env_kwargs(values.get("env_kwargs", []))
-    return cls.for_env(**values)
+    return config_class.for_env(**values)
 
 
 @contextlib.contextmanager
@@ -235,8 +184,7 @@ def train(algo: str, args: argparse.Namespace, prog: str = "tfa3c") -> int:
         # TensorFlow loads: `for_env` resolves the environment to choose its preset.
         config = config_from_args(algo, args)
         quiet_tensorflow()
-        module = importlib.import_module(f"tfa3c.algorithms.{algo}")
-        algorithm = getattr(module, algo.upper())(config)
+        algorithm = registration(algo).algorithm_class()(config)
     try:
         with user_errors(prog):  # e.g. no Ray cluster at --ray-address, found at the start
             summary = algorithm.learn()
@@ -261,11 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tfa3c {__version__}")
     commands = parser.add_subparsers(dest="command", required=True,
                                      parser_class=OneLineArgumentParser)
-    train_parser = commands.add_parser("train", help="train A3C or GA3C on an environment")
+    train_parser = commands.add_parser(
+        "train", help=f"train {' or '.join(entry.title for entry in ALGORITHMS.values())} "
+                      "on an environment")
     algos = train_parser.add_subparsers(dest="algo", required=True,
                                         parser_class=OneLineArgumentParser)
-    for algo in ALGORITHMS:
-        add_training_arguments(algos.add_parser(algo, help=f"train {algo.upper()}"), algo, None)
+    for name, entry in ALGORITHMS.items():
+        add_training_arguments(algos.add_parser(name, help=entry.summary), name)
     for name, (module_name, help_text) in _COMMAND_MODULES.items():
         sub = commands.add_parser(name, help=help_text)
         sub.set_defaults(module=module_name)

@@ -14,12 +14,18 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+from tfa3c.algorithms.registry import ALGORITHMS
 from tfa3c.errors import CheckpointError, UserInputError
 from tfa3c.layout import CHECKPOINT_FOLDER, RUN_CONFIG
 
 if TYPE_CHECKING:  # at run time these load lazily: `tfa3c --help` imports this module
     from tfa3c.policies.network_options import NetworkOptions
     from tfa3c.spaces import ActionSpec
+
+# The networks of runs written before their config.json recorded the network options
+# (`run_network`); algorithms registered since always record them.
+_FIXED_NETWORKS = {"a3c": {"encoder": "lstm", "hidden_sizes": (16,), "lstm_units": 16},
+                   "ga3c": {"encoder": "mlp", "hidden_sizes": (16,), "lstm_units": 16}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,8 +60,9 @@ def read_run_config(run_dir: str) -> tuple[str, dict]:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserInputError(f"{path} is not a tfa3c run config ({type(error).__name__}: "
                              f"{error})") from None
-    if algo not in ("a3c", "ga3c"):
-        raise UserInputError(f"{path} names algorithm {algo!r}; allowed: a3c, ga3c")
+    if algo not in ALGORITHMS:
+        raise UserInputError(f"{path} names algorithm {algo!r}; allowed: "
+                             f"{', '.join(ALGORITHMS)}")
     return algo, config
 
 
@@ -83,12 +90,14 @@ def run_network(algo: str, config: dict, run_dir: str | None = None
     from tfa3c.policies.network_options import NetworkOptions
 
     env = resolve_env(config["env_id"], config.get("env_kwargs") or {})
-    # Runs from before the encoder option: A3C's LSTM, GA3C's MLP.
+    # Runs from before the network options recorded none: each algorithm then had a
+    # fixed network (history, not today's defaults, which may change).
+    fixed = _FIXED_NETWORKS.get(algo, {})
     options = NetworkOptions(
-        encoder=config.get("encoder", "lstm" if algo == "a3c" else "mlp"),
-        hidden_sizes=tuple(config.get("hidden_sizes", (16,))),
-        lstm_units=int(config.get("lstm_units", 16)), cell_clip=config.get("lstm_cell_clip"),
-        seed=config.get("seed"),
+        encoder=config.get("encoder", fixed.get("encoder")),
+        hidden_sizes=tuple(config.get("hidden_sizes", fixed.get("hidden_sizes", ()))),
+        lstm_units=int(config.get("lstm_units", fixed.get("lstm_units", 0))),
+        cell_clip=config.get("lstm_cell_clip"), seed=config.get("seed"),
         normalize_observations=bool(config.get("normalize_observations", False)))
     return env.observation_shape, env.action, options
 

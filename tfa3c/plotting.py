@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tfa3c.algorithms.registry import ALGORITHMS
 from tfa3c.errors import UserInputError
 from tfa3c.layout import EPISODES_CSV, RUN_CONFIG
 from tfa3c.statistics import WINDOW
@@ -143,7 +144,8 @@ def _pyplot():
     return plt
 
 
-ALGO_NAMES = {"a3c": "A3C", "ga3c": "GA3C"}
+# How each registered algorithm is written in legends and tables.
+ALGO_NAMES = {name: entry.title for name, entry in ALGORITHMS.items()}
 
 
 def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -48,6 +48,7 @@ from measuring.figures import (
     read_peer,
 )
 from measuring.report import render_results
+from tfa3c.algorithms.registry import ALGORITHMS
 from tfa3c.errors import UserInputError
 
 ENV_ID = "CartPole-v1"  # the default environment, the one the examples train on
@@ -57,11 +58,15 @@ PRESET_TARGETS = {"Pendulum-v1": -200.0}
 # The environments ../shared/peers/sb3_a2c.sh has the zoo's settings for.
 PEER_ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1",
              "LunarLanderContinuous-v3", "MountainCar-v0", "ALE/Pong-v5")
-ALGOS = ("a3c", "ga3c")
+ALGOS = tuple(ALGORITHMS)  # every registered algorithm (`tfa3c.algorithms.registry`)
 
-# The knob each algorithm scales, and its points.
-SCALING = {"a3c": ("--workers", (1, 2, 4, 8)), "ga3c": ("--agents", (1, 4, 16, 64))}
-QUICK_SCALING = {"a3c": (2,), "ga3c": (16,)}  # one point each: the smoke test stays short
+# The knob each algorithm scales (the config field counting its hosted roles), and its
+# points; an algorithm without points of its own takes A3C's.
+SCALING = {name: ("--" + entry.roles.replace("_", "-"),
+                  {"ga3c": (1, 4, 16, 64)}.get(name, (1, 2, 4, 8)))
+           for name, entry in ALGORITHMS.items()}
+# One point each: the smoke test stays short.
+QUICK_SCALING = {name: {"ga3c": (16,)}.get(name, (2,)) for name in ALGORITHMS}
 
 # Budget of the full benchmark on a 2-core machine (target: under 10 minutes for 5 seeds
 # of both algorithms). A run costs its training time plus about 5-8 s of interpreter,
@@ -581,12 +586,10 @@ def run(args: argparse.Namespace) -> int:
     if max_seconds <= 0 or scaling_seconds <= 0:
         raise UserInputError("--max-seconds and --scaling-seconds must be positive")
     root = project_root()
-    scaling_points = {
-        "a3c": _int_list(args.workers_list, "--workers-list")
-        or (QUICK_SCALING["a3c"] if quick else SCALING["a3c"][1]),
-        "ga3c": _int_list(args.agents_list, "--agents-list")
-        or (QUICK_SCALING["ga3c"] if quick else SCALING["ga3c"][1]),
-    }
+    given = {"a3c": _int_list(args.workers_list, "--workers-list"),
+             "ga3c": _int_list(args.agents_list, "--agents-list")}
+    scaling_points = {algo: given.get(algo) or (QUICK_SCALING[algo] if quick else points)
+                      for algo, (_, points) in SCALING.items()}
 
     # Which algorithms can run: named ones must exist; by default, those that do.
     explicit = args.algos is not None

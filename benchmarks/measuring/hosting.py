@@ -37,6 +37,7 @@ import numpy as np
 
 from measuring.report import newest_section
 from measuring.soak import replace_section
+from tfa3c.algorithms.registry import ALGORITHMS
 
 ENVS = ("CartPole-v1", "ALE/Pong-v5")
 HOSTINGS = ("threads", "processes", "ray")
@@ -60,7 +61,8 @@ def run_training(algo: str, env: str, hosting: str, count: int, seconds: float, 
                    "--no-export", "--progress", "none", "--logdir",
                    os.path.join(folder, "run")]
         if count:
-            command += ["--workers" if algo == "a3c" else "--agents", str(count)]
+            # The config field counting the algorithm's hosted roles (workers, agents).
+            command += ["--" + ALGORITHMS[algo].roles.replace("_", "-"), str(count)]
         if not solve:  # a throughput run: never "solved", so the rate covers the whole run
             command += ["--target-return", "1e9"]
         started = time.perf_counter()

@@ -7,7 +7,10 @@
 - `ga3c`: the GA3C roles: `GA3CAgent` (acts on predictions), `Predictor` (batched
   forward passes), `Learner` (`tf.distribute` training steps); `GA3C` wires them.
 - `losses`, `returns`: the actor-critic loss, n-step and GAE returns.
-- `config`, `presets`: validated configurations and the per-action-kind defaults.
+- `config`, `presets`: validated configurations, grouped by concern, with their
+  defaults; what each action kind changes.
+- `registry`: the algorithms, one registration each (read by the CLI, export and the
+  benchmarks).
 
 How the roles run (threads today) is `tfa3c.hosting`'s concern.
 """

@@ -1,14 +1,34 @@
-"""Validated training configurations, with the tutorial's values as documented defaults.
+"""Validated training configurations, grouped by concern, each default stated once.
 
-Configs are frozen dataclasses: build one with keyword arguments (or
-`dataclasses.replace`), and it checks itself on construction, raising
-`ConfigError` with a one-line message that names the field and its allowed range.
+A config is a frozen dataclass assembled from small groups of options, one per concern:
+
+- `EnvironmentOptions` ("environment"): which environment, made how.
+- `ModelOptions` ("network"): the policy network (`tfa3c.policies.build_policy`).
+- `LearningOptions` ("loss and optimizer"): returns, the loss and the optimizer.
+- `RunOptions` ("run"): seeds, budgets, the run folder, logs, checkpoints, non-finite values.
+- `HostingOptions` ("hosting"): where the roles run and with how many threads.
+
+`A3CConfig` and `GA3CConfig` add their algorithm's own groups (`A3CLearning`,
+`A3CHosting`, `GA3CLearning`, `GA3CExploration`, `GA3CHosting`) by inheritance. The
+fields stay flat (`config.encoder`, `config.workers`), the constructor takes them as
+keywords, and `dataclasses.asdict` writes them as one flat dict (a run's `config.json`).
+`groups()` lists each group's fields; the CLI builds its argument groups and help from
+it, and from each field's metadata (`option`).
+
+The dataclass fields hold the defaults: the design card's (the tutorial's) for discrete
+actions, changed only where a measured run said so (benchmarks/RESULTS.md).
+`tfa3c.algorithms.presets` holds what other action kinds change, and nothing else does:
+the CLI and the examples take their defaults from here.
+
+A config checks itself on construction, raising `ConfigError` with a one-line message
+that names the field and its allowed range.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -20,6 +40,42 @@ from tfa3c.tf_runtime import cpu_count
 
 # Where A3C's workers and GA3C's agents run (`tfa3c.hosting`).
 HOSTINGS = ("threads", "processes", "ray")
+PROGRESS_BARS = ("auto", "bar", "lines", "none")
+
+
+def option(default: Any = None, text: str = "", *, factory: Callable[[], Any] | None = None,
+           flag: str | None = None, choices: tuple[str, ...] | None = None,
+           unset: str | None = None) -> Any:
+    """A config field with its one default and what the command line says about it.
+
+    Args:
+        default: The default value (ignored when `factory` is given).
+        text: A short description for `--help` (the class docstring has the long one).
+        factory: Makes the default (for mutable or machine-dependent defaults).
+        flag: The command-line flag, when it is not `--` and the name with dashes.
+        choices: The allowed values, for the command line.
+        unset: What a default of None (or the factory's value) means, for `--help`.
+    """
+    metadata = {"text": text, "flag": flag, "choices": choices, "unset": unset}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def override(group: type, name: str, default: Any) -> Any:
+    """`group`'s field `name` with another default, for one algorithm.
+
+    The field keeps its group, its description and its flag; only the default changes.
+    """
+    return field(default=default, metadata=group.__dataclass_fields__[name].metadata)
+
+
+def field_default(config_class: type, name: str) -> Any:
+    """The default of `config_class`'s field `name` (calling its factory, if any)."""
+    found = config_class.__dataclass_fields__[name]
+    if found.default is not dataclasses.MISSING:
+        return found.default
+    return found.default_factory()
 
 
 def _check(condition: bool, name: str, value: object, allowed: str) -> None:
@@ -27,15 +83,153 @@ def _check(condition: bool, name: str, value: object, allowed: str) -> None:
         raise ConfigError(f"invalid {name}={value!r}: must be {allowed}")
 
 
+def _check_positive_ints(config: object, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        _check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+
+
 @dataclass(frozen=True)
-class TrainConfig:
-    """Options shared by A3C and GA3C.
+class OptionGroup:
+    """Options of one concern; a config inherits one group per concern.
+
+    Each group checks its own fields in `validate`, then hands on to the next group
+    (`super().validate()` first), so a config checks every group it inherits.
+    """
+
+    title: ClassVar[str] = ""  # the command line's argument group
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raises ConfigError for the first option out of range."""
+
+
+@dataclass(frozen=True)
+class EnvironmentOptions(OptionGroup):
+    """Which environment, made how.
 
     Attributes:
         env_id: Gymnasium environment id; `package.module:EnvId-v0` imports the module
             (which registers the id) first, as `gymnasium.make` does.
         env_kwargs: Keyword arguments for the environment (`gymnasium.make(env_id,
             **env_kwargs)`).
+    """
+
+    title: ClassVar[str] = "environment"
+
+    env_id: str = option("CartPole-v1", "gymnasium environment id, or module:EnvId for "
+                         "your own", flag="--env")
+    env_kwargs: dict[str, Any] = option(  # noqa: RUF009 (a field, its default a factory)
+        text="keyword arguments for the environment, e.g. length=8 (values are read as "
+             "JSON where they are JSON, else as strings)", factory=dict, unset="none")
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _check(isinstance(self.env_id, str) and bool(self.env_id), "env_id", self.env_id,
+               "a gymnasium environment id")
+        _check(isinstance(self.env_kwargs, dict)
+               and all(isinstance(key, str) and key for key in self.env_kwargs),
+               "env_kwargs", self.env_kwargs, "a dict of keyword arguments for the environment")
+
+
+@dataclass(frozen=True)
+class ModelOptions(OptionGroup):
+    """The policy network (`network_options()`, `tfa3c.policies.build_policy`).
+
+    Attributes:
+        encoder: The policy's encoder (`tfa3c.policies.encoders`): "mlp", "lstm" or
+            "mlp-lstm" for flat observations, "cnn", "nature-cnn" or "cnn-lstm" for
+            images, independent of the algorithm. A3C's default is the tutorial's LSTM,
+            GA3C's the paper's dense layer; for images, both take the A3C paper's "cnn"
+            (`tfa3c.algorithms.presets`).
+        hidden_sizes: Units of the MLP layers ("mlp" and "mlp-lstm"; the convolutional
+            encoders have their papers' fixed layers).
+        lstm_units: LSTM cells ("lstm", "mlp-lstm" and "cnn-lstm").
+        lstm_cell_clip: Bound on the LSTM's cell state (None: unbounded, as the
+            tutorial). Over long episodes an unbounded cell state drifts and saturates.
+        normalize_observations: Standardize observations by a running mean and variance
+            updated from the observations the actors see, inside the network (so
+            checkpoints and exports carry the statistics, and a served policy takes raw
+            observations).
+    """
+
+    title: ClassVar[str] = "network"
+
+    encoder: str = option("mlp", "observation encoder", choices=ENCODERS)
+    hidden_sizes: tuple[int, ...] = option((16,), "MLP layer sizes, comma separated")
+    lstm_units: int = option(16, "LSTM cells")
+    lstm_cell_clip: float | None = option(None, "bound on the LSTM cell state",
+                                          unset="unbounded")
+    normalize_observations: bool = option(
+        False, "standardize observations by running statistics, inside the network")
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _check(self.encoder in ENCODERS, "encoder", self.encoder,
+               f"one of {', '.join(ENCODERS)}")
+        _check(len(self.hidden_sizes) >= 1
+               and all(isinstance(s, int) and s >= 1 for s in self.hidden_sizes),
+               "hidden_sizes", self.hidden_sizes, "one or more layer sizes >= 1")
+        _check(isinstance(self.lstm_units, int) and self.lstm_units >= 1, "lstm_units",
+               self.lstm_units, "an integer >= 1")
+        _check(self.lstm_cell_clip is None or self.lstm_cell_clip > 0, "lstm_cell_clip",
+               self.lstm_cell_clip, "> 0 or None")
+
+
+@dataclass(frozen=True)
+class LearningOptions(OptionGroup):
+    """Returns and the loss, shared by both algorithms (each adds its optimizer).
+
+    Attributes:
+        gamma: Discount factor, in (0, 1].
+        reward_scale: Rewards are multiplied by this before returns and advantages
+            are built (the tutorial's REWARD_FACTOR, applied consistently to both), and
+            before `normalize_rewards` divides them.
+        clip_rewards: Clip the rewards the loss sees to their sign (-1, 0, 1), as the
+            DQN and A3C papers did on Atari; on for pixel observations
+            (`tfa3c.algorithms.presets`). Episode returns stay the game's score.
+        normalize_rewards: Divide rewards by a running estimate of the discounted
+            return's standard deviation (`tfa3c.policies.normalization.RewardNormalizer`,
+            as SB3's VecNormalize), so returns have about unit spread on any
+            environment. Its statistics are saved in checkpoints. The episode returns
+            that are logged and that decide "solved" are always the environment's own.
+            It replaced hand-picked reward scales (0.01 for A3C, 0.1 for GA3C) that
+            solved CartPole-v1 but not Acrobot-v1.
+        value_coef: Weight of the value loss.
+        entropy_coef: Weight of the entropy bonus.
+        clip_norm: Gradients are clipped to this global norm (None: no clipping).
+    """
+
+    title: ClassVar[str] = "loss and optimizer"
+
+    gamma: float = option(0.99, "discount")
+    reward_scale: float = option(1.0, "reward multiplier")
+    clip_rewards: bool = option(
+        False, "clip the rewards the loss sees to their sign; returns stay the game's")
+    normalize_rewards: bool = option(
+        True, "divide rewards by the running std of the discounted return")
+    value_coef: float = option(0.5, "value loss weight")
+    entropy_coef: float = option(0.01, "entropy bonus weight")
+    clip_norm: float | None = option(40.0, "gradient clip norm", unset="no clipping")
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _check(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "in (0, 1]")
+        _check(math.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale",
+               self.reward_scale, "> 0")
+        _check(self.value_coef >= 0, "value_coef", self.value_coef, ">= 0")
+        _check(self.entropy_coef >= 0, "entropy_coef", self.entropy_coef, ">= 0")
+        _check(self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm,
+               "> 0 or None")
+
+
+@dataclass(frozen=True)
+class RunOptions(OptionGroup):
+    """One run: seeds, budgets, its folder, logs, checkpoints, non-finite values.
+
+    Attributes:
         seed: Seed for environments, action sampling and network initialization.
         max_steps: Stop after this many environment steps (None: no limit).
         max_seconds: Stop after this many seconds of training (None: no limit).
@@ -44,25 +238,6 @@ class TrainConfig:
         target_return: The mean return over 100 episodes that counts as solved (None:
             the environment's `reward_threshold`; environments without one, such as
             Pendulum-v1, are then never "solved").
-        gamma: Discount factor, in (0, 1].
-        reward_scale: Rewards are multiplied by this before returns and advantages
-            are built (the tutorial's REWARD_FACTOR, applied consistently to both), and
-            before `normalize_rewards` divides them.
-        clip_rewards: Clip the rewards the loss sees to their sign (-1, 0, 1), as the
-            DQN and A3C papers did on Atari; on by default for pixel observations
-            (`tfa3c.algorithms.presets`). Episode returns stay the game's score.
-        normalize_rewards: Divide rewards by a running estimate of the discounted
-            return's standard deviation (`tfa3c.policies.normalization.RewardNormalizer`, as
-            SB3's VecNormalize), so returns have about unit spread on any environment.
-            Its statistics are saved in checkpoints. The episode returns that are
-            logged and that decide "solved" are always the environment's own.
-        normalize_observations: Standardize observations by a running mean and variance
-            updated from the observations the actors see, inside the network (so
-            checkpoints and exports carry the statistics, and a served policy takes raw
-            observations).
-        value_coef: Weight of the value loss.
-        entropy_coef: Weight of the entropy bonus.
-        clip_norm: Gradients are clipped to this global norm (None: no clipping).
         logdir: Run folder for TensorBoard events, the episode CSV and checkpoints
             (None: `runs/<algo>_<env>_<seed>_<timestamp>/`).
         resume: Continue from the newest checkpoint in `logdir`.
@@ -72,26 +247,6 @@ class TrainConfig:
         keep_checkpoints: How many checkpoints to keep.
         progress_bar: "auto" (a bar on a terminal, lines otherwise), "bar", "lines"
             or "none".
-        encoder: The policy's encoder (`tfa3c.policies.encoders`): "mlp", "lstm" or
-            "mlp-lstm" for flat observations, "cnn", "nature-cnn" or "cnn-lstm" for
-            images, independent of the algorithm. A3C's default is the tutorial's LSTM,
-            GA3C's the paper's dense layer; for images, both take the A3C paper's "cnn".
-        hidden_sizes: Units of the MLP layers ("mlp" and "mlp-lstm"; the convolutional
-            encoders have their papers' fixed layers).
-        lstm_units: LSTM cells ("lstm", "mlp-lstm" and "cnn-lstm").
-        lstm_cell_clip: Bound on the LSTM's cell state (None: unbounded, as the
-            tutorial). Over long episodes an unbounded cell state drifts and saturates.
-        tf_threads: Threads each TensorFlow op may use (intra-op parallelism). None:
-            every core for image observations, where convolutions are the work, and
-            the algorithm's choice for vectors, where per-call overhead is (GA3C: 1).
-            Measured for GA3C on Pong, 2 cores, 40 s: 2,008 env steps/s with 2 threads
-            against 1,783 with 1.
-        hosting: Where A3C's workers and GA3C's agents run (`tfa3c.hosting`):
-            "threads" of this process (one interpreter lock), "processes" of this
-            machine, or "ray" actors on a Ray cluster. The learner, GA3C's predictors
-            and trainers, the logs and checkpoints stay in this process.
-        ray_address: The Ray cluster to join with hosting "ray" (`auto`, or the head
-            node's `host:port`); None starts a local Ray instance for the run.
         non_finite: What a non-finite observation or reward from the environment does:
             "error" stops the run, naming the role, the environment and the step;
             "skip" ends that episode, drops the transition and counts it (for
@@ -100,48 +255,138 @@ class TrainConfig:
             non-finite loss or gradient before the run stops (`tfa3c.numerics`).
     """
 
-    env_id: str = "CartPole-v1"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    max_steps: int | None = None
-    max_seconds: float | None = None
-    stop_when_solved: bool = True
-    target_return: float | None = None
-    gamma: float = 0.99
-    reward_scale: float = 1.0
-    clip_rewards: bool = False
-    normalize_rewards: bool = True
-    normalize_observations: bool = False
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
-    clip_norm: float | None = 40.0
-    logdir: str | None = None
-    resume: bool = False
-    log_interval: float = 2.0
-    checkpoint_interval: float = 300.0
-    keep_checkpoints: int = 3
-    progress_bar: str = "auto"
-    encoder: str = "mlp"
-    hidden_sizes: tuple[int, ...] = (16,)
-    lstm_units: int = 16
-    lstm_cell_clip: float | None = None
-    tf_threads: int | None = None
-    hosting: str = "threads"
-    ray_address: str | None = None
-    non_finite: str = "error"
-    max_skipped_updates: int = 10
+    title: ClassVar[str] = "run"
 
-    algo: ClassVar[str] = "base"  # the key of `tfa3c.algorithms.presets.PRESETS`
+    seed: int = option(0, "seeds environments, sampling and initialization")
+    max_steps: int | None = option(None, "stop after this many environment steps",
+                                   unset="no limit")
+    max_seconds: float | None = option(None, "stop after this many seconds of training",
+                                       unset="no limit")
+    stop_when_solved: bool = option(
+        True, "stop once the mean return over 100 episodes reaches the target return")
+    target_return: float | None = option(
+        None, "mean return over 100 episodes that counts as solved",
+        unset="the environment's reward_threshold")
+    logdir: str | None = option(
+        None, "run folder: TensorBoard events, episodes.csv, checkpoints, config.json",
+        unset="runs/<algo>_<env>_<seed>_<timestamp>/")
+    resume: bool = option(False, "continue from the newest checkpoint in --logdir")
+    log_interval: float = option(2.0, "seconds between progress lines")
+    checkpoint_interval: float = option(300.0, "seconds between checkpoints")
+    keep_checkpoints: int = option(3, "checkpoints to keep")
+    progress_bar: str = option("auto", "progress display (auto: a bar on a terminal, lines "
+                               "otherwise)", flag="--progress", choices=PROGRESS_BARS)
+    non_finite: str = option(
+        "error", "a NaN or infinite observation or reward from the environment: stop the "
+        "run (error), or end that episode and skip the transition, counted and logged "
+        "(skip)", choices=NON_FINITE_MODES)
+    max_skipped_updates: int = option(
+        10, "updates in a row skipped for a non-finite loss or gradient before the run "
+        "stops")
 
-    def __post_init__(self) -> None:
-        self.validate()
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
+               "an integer >= 0")
+        _check(self.max_steps is None or self.max_steps >= 1, "max_steps", self.max_steps,
+               ">= 1 or None")
+        _check(self.max_seconds is None or self.max_seconds > 0, "max_seconds",
+               self.max_seconds, "> 0 or None")
+        _check(self.target_return is None or math.isfinite(self.target_return),
+               "target_return", self.target_return, "a finite number or None")
+        _check(self.log_interval > 0, "log_interval", self.log_interval, "> 0")
+        _check(self.checkpoint_interval > 0, "checkpoint_interval", self.checkpoint_interval,
+               "> 0")
+        _check(self.keep_checkpoints >= 1, "keep_checkpoints", self.keep_checkpoints, ">= 1")
+        _check(self.progress_bar in PROGRESS_BARS, "progress_bar", self.progress_bar,
+               f"one of {', '.join(PROGRESS_BARS)}")
+        _check(not (self.resume and self.logdir is None), "resume", self.resume,
+               "used together with logdir (the run folder holding the checkpoints)")
+        _check(self.non_finite in NON_FINITE_MODES, "non_finite", self.non_finite,
+               f"one of {', '.join(NON_FINITE_MODES)}")
+        _check(isinstance(self.max_skipped_updates, int) and self.max_skipped_updates >= 1,
+               "max_skipped_updates", self.max_skipped_updates, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class HostingOptions(OptionGroup):
+    """Where the roles run, shared by both algorithms (each adds its role counts).
+
+    Attributes:
+        hosting: Where A3C's workers and GA3C's agents run (`tfa3c.hosting`):
+            "threads" of this process (one interpreter lock), "processes" of this
+            machine, or "ray" actors on a Ray cluster. The learner, GA3C's predictors
+            and trainers, the logs and checkpoints stay in this process.
+        ray_address: The Ray cluster to join with hosting "ray" (`auto`, or the head
+            node's `host:port`); None starts a local Ray instance for the run.
+        tf_threads: Threads each TensorFlow op may use (intra-op parallelism). None:
+            every core for image observations, where convolutions are the work, and
+            the algorithm's choice for vectors, where per-call overhead is (GA3C: 1).
+    """
+
+    title: ClassVar[str] = "hosting"
+
+    hosting: str = option("threads", "where workers (A3C) or agents (GA3C) run: threads of "
+                          "this process, processes of this machine, or ray actors",
+                          choices=HOSTINGS)
+    ray_address: str | None = option(
+        None, "with --hosting ray: the cluster to join (auto, or host:port of "
+        "`ray start --head`)", unset="a local Ray for this run")
+    tf_threads: int | None = option(None, "threads each TensorFlow op may use",
+                                    unset="every core for images, the algorithm's choice "
+                                          "for vectors")
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _check(self.hosting in HOSTINGS, "hosting", self.hosting,
+               f"one of {', '.join(HOSTINGS)}")
+        _check(self.ray_address is None or (self.hosting == "ray" and bool(self.ray_address)),
+               "ray_address", self.ray_address,
+               "given only with hosting 'ray' (auto, or the head node's host:port)")
+        _check(self.tf_threads is None or (isinstance(self.tf_threads, int)
+                                           and self.tf_threads >= 1),
+               "tf_threads", self.tf_threads, "an integer >= 1 or None")
+
+
+# Bases in reverse order: dataclasses order the fields (and `asdict`, and `groups()`)
+# from the last base to the first, and `validate` checks them in that order too.
+@dataclass(frozen=True)
+class TrainConfig(HostingOptions, RunOptions, LearningOptions, ModelOptions,
+                  EnvironmentOptions):
+    """The options every algorithm shares: one group per concern (see the groups)."""
+
+    algo: ClassVar[str] = "base"  # the registered name (`tfa3c.algorithms.registry`)
+
+    @classmethod
+    def groups(cls) -> dict[str, tuple[str, ...]]:
+        """Each group's title and its fields, in field order.
+
+        An algorithm's group with a shared group's title (e.g. "hosting") adds its
+        fields to that group.
+
+        Example:
+            >>> A3CConfig.groups()["network"]
+            ('encoder', 'hidden_sizes', 'lstm_units', 'lstm_cell_clip', 'normalize_observations')
+        """
+        owner: dict[str, str] = {}
+        # The first class in the MRO that declares a field owns it: an algorithm's
+        # `override` of a shared default stays in the shared group.
+        for klass in cls.__mro__:
+            title = klass.__dict__.get("title")
+            if isinstance(title, str) and title:
+                for name in klass.__dataclass_fields__:
+                    owner.setdefault(name, title)
+        grouped: dict[str, list[str]] = {}
+        for item in dataclasses.fields(cls):
+            grouped.setdefault(owner[item.name], []).append(item.name)
+        return {title: tuple(names) for title, names in grouped.items()}
 
     @classmethod
     def for_env(cls, env_id: str = "CartPole-v1", **options: Any):
         """The config for `env_id`: its action kind's preset, then `options`.
 
-        The dataclass defaults are the discrete-action ones; a Box action space takes
-        the continuous preset (`tfa3c.algorithms.presets`) unless `options` set those fields.
+        The dataclass defaults are the discrete-action ones; other action kinds take
+        their preset (`tfa3c.algorithms.presets`) unless `options` set those fields.
 
         Example:
             >>> config = A3CConfig.for_env("Pendulum-v1", max_seconds=60)
@@ -168,98 +413,18 @@ class TrainConfig:
         """Returns a copy with `changes` applied (and validated)."""
         return dataclasses.replace(self, **changes)
 
-    def validate(self) -> None:
-        """Raises ConfigError for the first option out of range."""
-        _check(isinstance(self.env_id, str) and bool(self.env_id), "env_id", self.env_id,
-               "a gymnasium environment id")
-        _check(isinstance(self.env_kwargs, dict)
-               and all(isinstance(key, str) and key for key in self.env_kwargs),
-               "env_kwargs", self.env_kwargs, "a dict of keyword arguments for the environment")
-        _check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed,
-               "an integer >= 0")
-        _check(self.max_steps is None or self.max_steps >= 1, "max_steps", self.max_steps,
-               ">= 1 or None")
-        _check(self.max_seconds is None or self.max_seconds > 0, "max_seconds",
-               self.max_seconds, "> 0 or None")
-        _check(self.target_return is None or math.isfinite(self.target_return),
-               "target_return", self.target_return, "a finite number or None")
-        _check(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "in (0, 1]")
-        _check(math.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale",
-               self.reward_scale, "> 0")
-        _check(self.value_coef >= 0, "value_coef", self.value_coef, ">= 0")
-        _check(self.entropy_coef >= 0, "entropy_coef", self.entropy_coef, ">= 0")
-        _check(self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm,
-               "> 0 or None")
-        _check(self.log_interval > 0, "log_interval", self.log_interval, "> 0")
-        _check(self.checkpoint_interval > 0, "checkpoint_interval", self.checkpoint_interval,
-               "> 0")
-        _check(self.keep_checkpoints >= 1, "keep_checkpoints", self.keep_checkpoints, ">= 1")
-        _check(self.progress_bar in ("auto", "bar", "lines", "none"), "progress_bar",
-               self.progress_bar, "one of auto, bar, lines, none")
-        _check(not (self.resume and self.logdir is None), "resume", self.resume,
-               "used together with logdir (the run folder holding the checkpoints)")
-        _check(self.encoder in ENCODERS, "encoder", self.encoder,
-               f"one of {', '.join(ENCODERS)}")
-        _check(len(self.hidden_sizes) >= 1
-               and all(isinstance(s, int) and s >= 1 for s in self.hidden_sizes),
-               "hidden_sizes", self.hidden_sizes, "one or more layer sizes >= 1")
-        _check(isinstance(self.lstm_units, int) and self.lstm_units >= 1, "lstm_units",
-               self.lstm_units, "an integer >= 1")
-        _check(self.lstm_cell_clip is None or self.lstm_cell_clip > 0, "lstm_cell_clip",
-               self.lstm_cell_clip, "> 0 or None")
-        _check(self.tf_threads is None or (isinstance(self.tf_threads, int)
-                                           and self.tf_threads >= 1),
-               "tf_threads", self.tf_threads, "an integer >= 1 or None")
-        _check(self.hosting in HOSTINGS, "hosting", self.hosting,
-               f"one of {', '.join(HOSTINGS)}")
-        _check(self.ray_address is None or (self.hosting == "ray" and bool(self.ray_address)),
-               "ray_address", self.ray_address,
-               "given only with hosting 'ray' (auto, or the head node's host:port)")
-        _check(self.non_finite in NON_FINITE_MODES, "non_finite", self.non_finite,
-               f"one of {', '.join(NON_FINITE_MODES)}")
-        _check(isinstance(self.max_skipped_updates, int) and self.max_skipped_updates >= 1,
-               "max_skipped_updates", self.max_skipped_updates, "an integer >= 1")
-
 
 @dataclass(frozen=True)
-class A3CConfig(TrainConfig):
-    """A3C options; defaults are the tutorial's (LSTM 16, 40-step rollouts, Adam), but for the rate.
-
-    Options the tutorial did not have, or did not fix, are set from runs on CartPole-v1
-    (seeds 0-4; see benchmarks/RESULTS.md). A worker steps 16 environments and acts on
-    all of them in one NumPy pass, but trains on each environment's 40 steps as its own
-    update (`envs_per_update` 1), as the tutorial's one-environment workers did: Adam's
-    step is bounded by the learning rate, so progress goes with the number of updates.
-    Median time to solve: 9 s with one update per environment, 13 s per 4, 28 s per
-    16 (one update per rollout). Unscaled rewards let the value loss dominate the shared
-    LSTM (no seed passed a mean return of 65 in 40 s); a fixed `reward_scale` of 0.01
-    fixed that on CartPole, and `normalize_rewards` (the default) fixes it everywhere:
-    with it, A3C solved Acrobot-v1 and Pendulum-v1 (seed 0), which 0.01 did not.
-    Adam's rate is 2e-3 for discrete actions, against the tutorial's 5e-4: seed 0
-    solved Acrobot-v1 in 15 s against 39 s, LunarLander-v3 in 62 s against 85 s, and
-    CartPole-v1 (seeds 0-2) no slower. Continuous actions keep 5e-4 (`tfa3c.algorithms.presets`):
-    Pendulum-v1 took 56 s at 2e-3 against 15 s.
-    An entropy bonus of 0.01 slowed learning (12-22 s for seeds 0-2, against 9-11 s).
-    `gae_lambda` 0.95 and the tutorial's plain 40-step advantages (1.0) both solve in
-    a median of 9 s; 0.95 had the narrower spread (8-11 s against 8-15 s).
-    Observations are normalized (`normalize_observations`), as SB3's zoo does for
-    Acrobot and the continuous tasks: CartPole-v1 seeds 0-2 solved in 3.0-4.0 s against
-    4.8-7.1 s, Acrobot-v1 seeds 0-1 in 10-12 s against 15-18 s, LunarLander-v3 in
-    29-37 s against 57 s. Pendulum-v1 was slower with it (23-26 s against 15-18 s), so
-    the continuous preset turns it off. GA3C keeps it off: its dense relu policy
-    collapsed to a deterministic one on Acrobot-v1 within 2 s (entropy 0.2) with it.
+class A3CLearning(OptionGroup):
+    """A3C's rollouts, advantages and optimizer (Adam).
 
     Attributes:
-        workers: Worker threads (default: the number of CPUs).
-        envs_per_worker: Environments each worker steps in lockstep. The network acts
-            on all of them in one batched forward pass, which is where the speed
-            comes from (per-call overhead, not arithmetic, dominates here).
+        n_steps: Rollout length: steps per environment between updates.
         envs_per_update: Environments whose part of a rollout makes one gradient and
             one optimizer step. A worker's environments act together, then train as
             groups of this many, one update each, applied one after another: more
             updates per env step, as the tutorial's one-environment workers made,
             without their per-step acting cost.
-        n_steps: Rollout length: steps per environment between updates.
         gae_lambda: Generalized advantage estimation's lambda; 1.0 gives the
             tutorial's plain n-step advantages, lower values trade bias for variance.
         normalize_advantages: Standardize each update's advantages (zero mean, unit
@@ -269,103 +434,189 @@ class A3CConfig(TrainConfig):
         adam_epsilon: Adam epsilon.
     """
 
-    algo: ClassVar[str] = "a3c"
+    title: ClassVar[str] = "loss and optimizer"
 
-    workers: int = field(default_factory=cpu_count)
-    envs_per_worker: int = 16
-    envs_per_update: int = 1
-    entropy_coef: float = 0.0
-    normalize_observations: bool = True
-    gae_lambda: float = 0.95
-    normalize_advantages: bool = False
-    n_steps: int = 40
-    encoder: str = "lstm"
-    learning_rate: float = 2e-3
-    adam_epsilon: float = 1e-7
+    n_steps: int = option(40, "steps per rollout")
+    # One update per environment's rollout, as the tutorial's one-environment workers:
+    # Adam's step is bounded by the rate, so progress goes with the number of updates
+    # (CartPole-v1: a median of 9 s to solve, against 28 s with one update per rollout).
+    envs_per_update: int = option(1, "environments whose rollout makes one optimizer step")
+    # 0.95 and the tutorial's 1.0 solve CartPole-v1 equally fast; 0.95 varies less.
+    gae_lambda: float = option(0.95, "GAE lambda; 1 gives the tutorial's n-step advantages")
+    normalize_advantages: bool = option(False, "standardize each rollout's advantages")
+    # The tutorial's 5e-4 solved Acrobot-v1 and LunarLander-v3 slower (seed 0: 39 s and
+    # 85 s, against 15 s and 62 s); continuous actions keep 5e-4 (the presets).
+    learning_rate: float = option(2e-3, "Adam learning rate")
+    adam_epsilon: float = option(1e-7, "Adam epsilon")
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
-        _check(self.workers >= 1, "workers", self.workers, ">= 1")
-        _check(self.envs_per_worker >= 1, "envs_per_worker", self.envs_per_worker, ">= 1")
-        _check(self.envs_per_update >= 1, "envs_per_update", self.envs_per_update, ">= 1")
         _check(self.n_steps >= 1, "n_steps", self.n_steps, ">= 1")
+        _check(self.envs_per_update >= 1, "envs_per_update", self.envs_per_update, ">= 1")
         _check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda", self.gae_lambda, "in [0, 1]")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(self.adam_epsilon > 0, "adam_epsilon", self.adam_epsilon, "> 0")
 
 
 @dataclass(frozen=True)
-class GA3CConfig(TrainConfig):
-    """GA3C options; defaults are the tutorial's (dense 16 relu, 8-step returns, RMSprop 1e-2).
+class A3CHosting(OptionGroup):
+    """A3C's workers.
 
     Attributes:
-        agents: Agent threads.
-        envs_per_agent: Environments each agent steps; one prediction request
-            carries all of their observations.
-        predictors: Predictor threads.
-        trainers: Trainer threads.
-        max_prediction_batch: Most observations a predictor answers in one forward pass.
+        workers: Workers, each a role of its own (default: the number of CPUs).
+        envs_per_worker: Environments each worker steps in lockstep. The network acts
+            on all of them in one batched forward pass, which is where the speed
+            comes from (per-call overhead, not arithmetic, dominates here).
+    """
+
+    title: ClassVar[str] = "hosting"
+
+    workers: int = option(text="workers", factory=cpu_count, unset="the number of CPUs")
+    envs_per_worker: int = option(16, "environments each worker steps in lockstep")
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _check(self.workers >= 1, "workers", self.workers, ">= 1")
+        _check(self.envs_per_worker >= 1, "envs_per_worker", self.envs_per_worker, ">= 1")
+
+
+@dataclass(frozen=True)
+class A3CConfig(A3CHosting, A3CLearning, TrainConfig):
+    """A3C's options: the shared groups, `A3CLearning` and `A3CHosting`.
+
+    The defaults are the design card's (the tutorial's): an LSTM of 16 cells, 40-step
+    rollouts, Adam, gradients clipped to a norm of 40, gamma 0.99. Where a default
+    differs, the comment beside it gives the measurement (CartPole-v1 and others, see
+    benchmarks/RESULTS.md). Other action kinds change some of them
+    (`tfa3c.algorithms.presets`).
+
+    Example:
+        >>> A3CConfig(env_id="Acrobot-v1", workers=4).learning_rate
+        0.002
+    """
+
+    algo: ClassVar[str] = "a3c"
+
+    encoder: str = override(ModelOptions, "encoder", "lstm")
+    # Standardized observations solved CartPole-v1 (seeds 0-2) in 3-4 s against 5-7 s,
+    # Acrobot-v1 and LunarLander-v3 faster too (slower on Pendulum: the presets).
+    normalize_observations: bool = override(ModelOptions, "normalize_observations", True)
+    # An entropy bonus of 0.01 slowed CartPole-v1 (12-22 s for seeds 0-2, against 9-11 s).
+    entropy_coef: float = override(LearningOptions, "entropy_coef", 0.0)
+
+
+@dataclass(frozen=True)
+class GA3CLearning(OptionGroup):
+    """GA3C's returns, training batches and optimizer (RMSprop).
+
+    Attributes:
+        n_steps: Steps of experience per environment in one n-step return.
         min_batch: Experiences a trainer gathers before one training step.
         max_batch: Most experiences one training step takes: beyond `min_batch`, a
             trainer also takes what else is waiting, up to this many (whole rollouts,
             so a batch may pass it by less than one rollout). Fewer experiences per
             step mean more optimizer steps per experience.
-        n_steps: Steps of experience per environment in one n-step return.
         learning_rate: RMSprop learning rate.
         rho: RMSprop decay.
         rms_epsilon: RMSprop epsilon.
-        epsilon_start: Exploration probability at the start (uniform random action).
-        epsilon_end: Exploration probability after `epsilon_steps` frames.
-        epsilon_steps: Frames over which epsilon decays linearly.
-        exploration: Use the epsilon schedule on top of sampling from the policy
-            (discrete actions only: a Gaussian policy explores through its own
-            standard deviation, and the epsilon options do nothing there).
         log_epsilon: The loss uses log(pi + log_epsilon), so that stale actions with
             vanishing probability never give infinite log-probabilities.
-        devices: Devices for the trainer's `tf.distribute` strategy, e.g.
-            ("/gpu:0", "/gpu:1"); None picks every visible GPU, else the CPU.
     """
 
-    algo: ClassVar[str] = "ga3c"
+    title: ClassVar[str] = "loss and optimizer"
 
-    agents: int = 4
-    envs_per_agent: int = 16
-    predictors: int = 1
-    trainers: int = 1
-    max_prediction_batch: int = 256
-    min_batch: int = 32
-    max_batch: int = 4096
-    n_steps: int = 8
-    learning_rate: float = 1e-2
-    rho: float = 0.99
-    rms_epsilon: float = 1e-7
-    epsilon_start: float = 0.4
-    epsilon_end: float = 0.15
-    epsilon_steps: int = 75_000
-    exploration: bool = True
-    log_epsilon: float = 1e-6
-    devices: tuple[str, ...] | None = None
-    # CartPole's returns reach ~100 at gamma 0.99: unscaled, the value loss dominates the
-    # 16-unit shared torso and RMSprop 1e-2 oscillates (runs collapsed after reaching
-    # ~250 and needed 440k steps). A fixed reward_scale of 0.1 fixed CartPole but not
-    # Acrobot (mean return -500 after 300 s); normalize_rewards (the default) solves both.
-    clip_norm: float | None = None
+    n_steps: int = option(8, "steps per n-step return")
+    min_batch: int = option(32, "experiences per training step, at least")
+    max_batch: int = option(4096, "experiences per training step, at most, in whole rollouts")
+    learning_rate: float = option(1e-2, "RMSprop learning rate")
+    rho: float = option(0.99, "RMSprop decay")
+    rms_epsilon: float = option(1e-7, "RMSprop epsilon")
+    log_epsilon: float = option(1e-6, "added to action probabilities before the log")
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
-        for name in ("agents", "envs_per_agent", "predictors", "trainers",
-                     "max_prediction_batch", "min_batch", "max_batch", "n_steps"):
-            value = getattr(self, name)
-            _check(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+        _check_positive_ints(self, "n_steps", "min_batch", "max_batch")
         _check(self.max_batch >= self.min_batch, "max_batch", self.max_batch,
                f">= min_batch ({self.min_batch})")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(0.0 <= self.rho < 1.0, "rho", self.rho, "in [0, 1)")
         _check(self.rms_epsilon > 0, "rms_epsilon", self.rms_epsilon, "> 0")
+        _check(0.0 <= self.log_epsilon < 1.0, "log_epsilon", self.log_epsilon, "in [0, 1)")
+
+
+@dataclass(frozen=True)
+class GA3CExploration(OptionGroup):
+    """GA3C's epsilon schedule, on top of sampling from the policy.
+
+    Attributes:
+        exploration: Use the epsilon schedule (discrete actions only: a Gaussian policy
+            explores through its own standard deviation, and the epsilon options do
+            nothing there).
+        epsilon_start: Exploration probability at the start (uniform random action).
+        epsilon_end: Exploration probability after `epsilon_steps` frames.
+        epsilon_steps: Frames over which epsilon decays linearly.
+    """
+
+    title: ClassVar[str] = "exploration"
+
+    exploration: bool = option(True, "take a uniform random action with probability epsilon")
+    epsilon_start: float = option(0.4, "epsilon at the start")
+    epsilon_end: float = option(0.15, "epsilon after --epsilon-steps frames")
+    epsilon_steps: int = option(75_000, "frames over which epsilon decays linearly")
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
         _check(0.0 <= self.epsilon_start <= 1.0, "epsilon_start", self.epsilon_start,
                "in [0, 1]")
         _check(0.0 <= self.epsilon_end <= 1.0, "epsilon_end", self.epsilon_end, "in [0, 1]")
         _check(self.epsilon_steps >= 1, "epsilon_steps", self.epsilon_steps, ">= 1")
-        _check(0.0 <= self.log_epsilon < 1.0, "log_epsilon", self.log_epsilon, "in [0, 1)")
+
+
+@dataclass(frozen=True)
+class GA3CHosting(OptionGroup):
+    """GA3C's agents, predictors, trainers and devices.
+
+    Attributes:
+        agents: Agents, each a role of its own.
+        envs_per_agent: Environments each agent steps; one prediction request
+            carries all of their observations.
+        predictors: Predictor threads.
+        trainers: Trainer threads.
+        max_prediction_batch: Most observations a predictor answers in one forward pass.
+        devices: Devices for the trainer's `tf.distribute` strategy, e.g.
+            ("/gpu:0", "/gpu:1"); None picks every visible GPU, else the CPU.
+    """
+
+    title: ClassVar[str] = "hosting"
+
+    agents: int = option(4, "agents")
+    envs_per_agent: int = option(16, "environments per agent")
+    predictors: int = option(1, "predictor threads")
+    trainers: int = option(1, "trainer threads")
+    max_prediction_batch: int = option(256, "largest prediction batch")
+    devices: tuple[str, ...] | None = option(
+        None, "trainer devices, comma separated, e.g. /gpu:0,/gpu:1",
+        unset="every GPU, else the CPU")
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _check_positive_ints(self, "agents", "envs_per_agent", "predictors", "trainers",
+                             "max_prediction_batch")
         _check(self.devices is None or len(self.devices) >= 1, "devices", self.devices,
                "a non-empty list of device names, e.g. /gpu:0,/gpu:1")
+
+
+@dataclass(frozen=True)
+class GA3CConfig(GA3CHosting, GA3CExploration, GA3CLearning, TrainConfig):
+    """GA3C's options: the shared groups, `GA3CLearning`, `GA3CExploration`, `GA3CHosting`.
+
+    The defaults are the design card's (the tutorial's): a dense layer of 16 relu units,
+    8-step returns, RMSprop 1e-2, an epsilon schedule on top of sampling. Other action
+    kinds change some of them (`tfa3c.algorithms.presets`).
+    """
+
+    algo: ClassVar[str] = "ga3c"
+
+    # CartPole's returns reach ~100 at gamma 0.99; with normalize_rewards (the default)
+    # RMSprop 1e-2 needs no clipping, as the tutorial had none.
+    clip_norm: float | None = override(LearningOptions, "clip_norm", None)

@@ -1,16 +1,19 @@
-"""Defaults per algorithm and action kind: the only place they differ, readable at a glance.
+"""What each algorithm changes per action kind: overrides of its config's defaults, named.
 
-A config's dataclass defaults are the discrete-action defaults (the design card's:
-A3C an LSTM of 16, GA3C a dense layer of 16). Continuous control needs a wider network:
-a 16-unit torso cannot represent Pendulum's or LunarLanderContinuous' value function
-well enough to steer a Gaussian. `A3CConfig.for_env` and `GA3CConfig.for_env`, the CLI
-and `A3C(env_id=...)` apply the preset of the environment's kind
-(`tfa3c.env_spec.EnvSpec.preset_kind`) first, then the options given explicitly, which
-always win. Nothing here names an environment.
+A config's dataclass defaults (`tfa3c.algorithms.config`) are the discrete-action ones
+(the design card's: A3C an LSTM of 16, GA3C a dense layer of 16), so discrete actions
+take no preset. Continuous control needs a wider network: a 16-unit torso cannot
+represent Pendulum's or LunarLanderContinuous' value function well enough to steer a
+Gaussian. Pixels take the papers' Atari settings. `A3CConfig.for_env` and
+`GA3CConfig.for_env`, the CLI and `A3C(env_id=...)` apply the preset of the
+environment's kind (`tfa3c.env_spec.EnvSpec.preset_kind`) first, then the options given
+explicitly, which always win. A preset holds overrides only, never a default; nothing
+here names an environment.
 """
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 # The values of `tfa3c.env_spec.EnvSpec.preset_kind`, spelt out here so that the CLI's
@@ -18,40 +21,64 @@ from typing import Any
 DISCRETE = "discrete"
 CONTINUOUS = "continuous"
 PIXELS = "pixels"  # image observations (Atari), whatever the actions
+# How the CLI's help names each kind beside a default it changes.
+KIND_NAMES = {DISCRETE: "discrete actions", CONTINUOUS: "continuous actions",
+              PIXELS: "pixels"}
 
-PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("a3c", DISCRETE): {},
-    ("ga3c", DISCRETE): {},
-    # Measured with normalized rewards: two relu layers of 64 solved Pendulum-v1 (-200),
-    # where 16 units did not. A3C's discrete rate of 2e-3 took 56 s there (seed 0)
-    # against 15 s at the tutorial's 5e-4, which stays for continuous actions. Observation
-    # normalization, A3C's default, took Pendulum-v1 seeds 0-1 23-26 s against 15-18 s.
-    ("a3c", CONTINUOUS): {"encoder": "mlp", "hidden_sizes": (64, 64), "learning_rate": 5e-4,
-                          "normalize_observations": False},
-    # GA3C's RMSprop 1e-2 (the tutorial's, for discrete actions) left the Gaussian
-    # policy of seeds 0 and 2 at a mean of -1,200 after 100 s and took 139-152 s on the
-    # others; 3e-3 solved seeds 0-2 in 7-9 s.
-    ("ga3c", CONTINUOUS): {"encoder": "mlp", "hidden_sizes": (64, 64), "learning_rate": 3e-3},
-    # Pixels: the A3C paper's Atari settings. Its convolutional network, 5-step returns,
-    # rewards clipped to their sign (so no reward normalization), an entropy bonus of
-    # 0.01, and gradients clipped to a global norm of 40. The frames are scaled inside
-    # the network (no observation statistics).
-    ("a3c", PIXELS): {"encoder": "cnn", "n_steps": 5, "envs_per_update": 16,
-                      "learning_rate": 5e-4, "adam_epsilon": 1e-5, "entropy_coef": 0.01,
-                      "gae_lambda": 1.0, "clip_rewards": True, "normalize_rewards": False,
-                      "normalize_observations": False, "lstm_units": 256},
-    # GA3C on the A2C settings of the peer's zoo (RMSprop 7e-4, epsilon 1e-5, value
-    # weight 0.25, gradients clipped to 0.5 on the mean loss): one optimizer step per
-    # agent rollout (16 games x 5 steps, the zoo's batch of 80), two agents; no epsilon
-    # schedule (the policy's sampling explores).
-    ("ga3c", PIXELS): {"encoder": "cnn", "n_steps": 5, "learning_rate": 7e-4,
-                       "rms_epsilon": 1e-5, "entropy_coef": 0.01, "value_coef": 0.25,
-                       "clip_norm": 0.5, "exploration": False, "clip_rewards": True,
-                       "normalize_rewards": False, "agents": 2, "envs_per_agent": 16,
-                       "min_batch": 80, "max_batch": 80, "lstm_units": 256},
+Preset = MappingProxyType  # read-only: a preset is shared by every config built from it
+
+# The dataclass defaults, unchanged.
+NO_CHANGES: Preset = Preset({})
+
+# Measured with normalized rewards: two relu layers of 64 solved Pendulum-v1 (-200),
+# where 16 units did not. A3C's discrete rate of 2e-3 took 56 s there (seed 0) against
+# 15 s at the tutorial's 5e-4, which stays for continuous actions. Observation
+# normalization, A3C's discrete default, took Pendulum-v1 seeds 0-1 23-26 s against 15-18 s.
+A3C_CONTINUOUS: Preset = Preset({
+    "encoder": "mlp", "hidden_sizes": (64, 64), "learning_rate": 5e-4,
+    "normalize_observations": False})
+
+# GA3C's RMSprop 1e-2 (the tutorial's, for discrete actions) left the Gaussian policy of
+# seeds 0 and 2 at a mean of -1,200 after 100 s and took 139-152 s on the others; 3e-3
+# solved seeds 0-2 in 7-9 s. GA3C's encoder is the MLP already.
+GA3C_CONTINUOUS: Preset = Preset({"hidden_sizes": (64, 64), "learning_rate": 3e-3})
+
+# The A3C paper's Atari settings: its convolutional network, 5-step returns, rewards
+# clipped to their sign (so no reward normalization), an entropy bonus of 0.01, and
+# gradients clipped to a global norm of 40. The frames are scaled inside the network
+# (no observation statistics).
+A3C_PIXELS: Preset = Preset({
+    "encoder": "cnn", "n_steps": 5, "envs_per_update": 16, "learning_rate": 5e-4,
+    "adam_epsilon": 1e-5, "entropy_coef": 0.01, "gae_lambda": 1.0, "clip_rewards": True,
+    "normalize_rewards": False, "normalize_observations": False, "lstm_units": 256})
+
+# GA3C on the A2C settings of the peer's zoo (RMSprop 7e-4, epsilon 1e-5, value weight
+# 0.25, gradients clipped to 0.5 on the mean loss): one optimizer step per agent rollout
+# (the default 16 games per agent x 5 steps, the zoo's batch of 80), two agents; no
+# epsilon schedule (the policy's sampling explores). The entropy bonus, 0.01, is GA3C's
+# default already.
+GA3C_PIXELS: Preset = Preset({
+    "encoder": "cnn", "n_steps": 5, "learning_rate": 7e-4, "rms_epsilon": 1e-5,
+    "value_coef": 0.25, "clip_norm": 0.5, "exploration": False, "clip_rewards": True,
+    "normalize_rewards": False, "agents": 2, "min_batch": 80, "max_batch": 80,
+    "lstm_units": 256})
+
+# Every algorithm's preset for every action kind (`preset`); a new algorithm adds its row.
+PRESETS: dict[tuple[str, str], Preset] = {
+    ("a3c", DISCRETE): NO_CHANGES,
+    ("a3c", CONTINUOUS): A3C_CONTINUOUS,
+    ("a3c", PIXELS): A3C_PIXELS,
+    ("ga3c", DISCRETE): NO_CHANGES,
+    ("ga3c", CONTINUOUS): GA3C_CONTINUOUS,
+    ("ga3c", PIXELS): GA3C_PIXELS,
 }
 
 
 def preset(algo: str, kind: str) -> dict[str, Any]:
     """The options `algo` uses for `kind` of actions beyond its dataclass defaults."""
     return dict(PRESETS[(algo, kind)])
+
+
+def presets_of(algo: str) -> dict[str, dict[str, Any]]:
+    """`algo`'s presets by action kind (the CLI's help shows what each changes)."""
+    return {kind: dict(values) for (name, kind), values in PRESETS.items() if name == algo}
