@@ -134,12 +134,12 @@ def test_training_resume_export_and_play_build_the_same_network(algo, env_id, op
     algo_name, run_config = read_run_config(str(logdir))
     assert _weights(build_policy(*run_network(algo_name, run_config, str(logdir)))) == expected
     assert _weights(build_policy(*run_network(algo_name, run_config))) == expected
-    if algo == "a3c":  # a hosted worker builds its own copy, with the same builder
+    if algo == "a3c":  # a worker builds its own copy, with the same builder
         built = []
         monkeypatch.setattr(a3c, "build_policy",
                             lambda *args, **kwargs: built.append(build_policy(*args, **kwargs))
                             or built[-1])
-        a3c.HostedA3CWorker(0, config)
+        a3c.A3CWorker(0, config).close()
         assert [_weights(model) for model in built] == [expected]
     # play: the exported policy and the environment resolved the same way.
     capsys.readouterr()
