@@ -238,7 +238,8 @@ import keras
 import numpy as np
 from tfa3c.policies.acting import softmax
 from tfa3c.algorithms.config import GA3CConfig
-from tfa3c.algorithms.ga3c import Learner, make_strategy
+from tfa3c.algorithms.ga3c import Learner
+from tfa3c.tf_runtime import make_strategy
 from tfa3c.policies.actor_critic import ActorCritic, build_model
 
 rng = np.random.default_rng(0)

@@ -281,3 +281,42 @@ def test_a_killed_ray_actor_stops_the_run_naming_it(tmp_path, ray_cluster, recor
         error.value)
     assert os.path.isfile(algorithm.final_checkpoint + ".index")
     assert all(gone(pid) for _, pid in recorded_roles)
+
+
+LISTENING_SCRIPT = """
+import json
+from tfa3c.hosting.launch import close_roles, start_roles
+from tfa3c.hosting.roles import RoleSpec
+
+
+def listening():
+    # Local addresses of every listening TCP socket (/proc/net/tcp{,6}: state 0A).
+    found = set()
+    for name in ("tcp", "tcp6"):
+        with open(f"/proc/net/{name}") as table:
+            for line in list(table)[1:]:
+                fields = line.split()
+                if fields[3] == "0A":
+                    found.add(fields[1])
+    return found
+
+
+before = listening()
+roles = start_roles("ray", [RoleSpec("echo", "tfa3c.hosting.roles:Echo")])
+assert len(roles[0].call("exchange", 1, 3)) == 3
+opened = sorted(listening() - before)
+close_roles("ray", roles)
+print(json.dumps(opened))
+"""
+# 127.0.0.1, ::1 and 127.0.0.1 as an IPv6 socket sees it (::ffff:127.0.0.1).
+LOOPBACK_HEX = ("0100007F", "00000000000000000000000001000000",
+                "0000000000000000FFFF00000100007F")
+
+
+def test_a_local_ray_instance_listens_on_the_loopback_address_only():
+    result = run_command(["-c", LISTENING_SCRIPT], timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    opened = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(opened) >= 2  # Ray's servers (GCS, raylet, the actor's worker)
+    exposed = [address for address in opened if address.split(":")[0] not in LOOPBACK_HEX]
+    assert exposed == [], f"listening beyond the loopback address: {exposed}"

@@ -11,12 +11,13 @@ import tensorflow as tf
 
 from tfa3c.algorithms.a3c import A3C, GlobalLearner
 from tfa3c.algorithms.config import A3CConfig, GA3CConfig
-from tfa3c.algorithms.ga3c import GA3C, Learner, make_strategy
+from tfa3c.algorithms.ga3c import GA3C, Learner
 from tfa3c.checkpoints import Checkpointer
 from tfa3c.errors import CheckpointError, TrainingError
 from tfa3c.numerics import NonFiniteError, UpdateSkips
 from tfa3c.policies.actor_critic import ActorCritic, build_model
 from tfa3c.statistics import Counters
+from tfa3c.tf_runtime import make_strategy
 
 from .conftest import run_command
 

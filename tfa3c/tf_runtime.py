@@ -1,4 +1,4 @@
-"""TensorFlow's process-wide settings: a quiet import, and the sizes of its thread pools.
+"""TensorFlow's process-wide settings: a quiet import, its thread pools, and its devices.
 
 Both act once per process (TensorFlow fixes its pools at its first op), so every
 process that runs tfa3c's networks, the run's and each hosted role's, calls them
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+from tfa3c.errors import ConfigError
 
 
 def quiet_tensorflow(inherited: bool = False) -> None:
@@ -70,3 +72,39 @@ def role_threads(requested: int | None, roles: int, pixels: bool) -> int:
     if requested is not None:
         return requested
     return max(1, cpu_count() // max(roles, 1)) if pixels else 1
+
+
+def _device_key(name: str) -> tuple[str, int]:
+    import tensorflow as tf
+
+    try:
+        spec = tf.DeviceSpec.from_string(name)
+    except (ValueError, TypeError):
+        spec = None
+    if spec is None or spec.device_type is None:
+        return ("", -1)
+    return (spec.device_type.upper(), 0 if spec.device_index is None else spec.device_index)
+
+
+def make_strategy(devices: tuple[str, ...] | None):
+    """A `tf.distribute` strategy on `devices` if given, else every visible GPU, else the CPU.
+
+    Raises:
+        ConfigError: a device name that is not one of this machine's logical devices.
+    """
+    import tensorflow as tf
+
+    available = {_device_key(device.name): device.name
+                 for device in tf.config.list_logical_devices()}
+    if devices:
+        unknown = [name for name in devices if _device_key(name) not in available]
+        if unknown:
+            raise ConfigError(
+                f"invalid devices={','.join(devices)}: unknown {', '.join(unknown)}; "
+                f"available: {', '.join(sorted(available.values()))}")
+        names = [available[_device_key(name)] for name in devices]
+    else:
+        names = [device.name for device in tf.config.list_logical_devices("GPU")]
+    if len(names) > 1:
+        return tf.distribute.MirroredStrategy(names)
+    return tf.distribute.OneDeviceStrategy(names[0] if names else "/cpu:0")

@@ -34,7 +34,6 @@ from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.rollouts import Rollout, Sequences
 from tfa3c.algorithms.training import AsyncAlgorithm
 from tfa3c.envs import EnvironmentGroup, make_group
-from tfa3c.errors import ConfigError
 from tfa3c.hosting.roles import Role, RoleSpec
 from tfa3c.policies import distributions
 from tfa3c.policies.actor_critic import build_policy, split_state
@@ -42,6 +41,7 @@ from tfa3c.policies.distributions import CATEGORICAL
 from tfa3c.policies.normalization import RewardNormalizer, reward_scaler
 from tfa3c.statistics import EpisodeTally
 from tfa3c.stepping import Transition
+from tfa3c.tf_runtime import make_strategy
 
 _WAIT_SECONDS = 0.1  # every blocking queue call wakes this often to check the stop event
 _TRAINING_QUEUE_ROLLOUTS = 4  # rollouts waiting per agent before agents wait for trainers
@@ -58,39 +58,6 @@ def epsilon_at(config: GA3CConfig, frames: int) -> float:
         return 0.0
     fraction = min(frames / config.epsilon_steps, 1.0)
     return config.epsilon_start + (config.epsilon_end - config.epsilon_start) * fraction
-
-
-# Devices and strategy ------------------------------------------------------------------
-def _device_key(name: str) -> tuple[str, int]:
-    try:
-        spec = tf.DeviceSpec.from_string(name)
-    except (ValueError, TypeError):
-        spec = None
-    if spec is None or spec.device_type is None:
-        return ("", -1)
-    return (spec.device_type.upper(), 0 if spec.device_index is None else spec.device_index)
-
-
-def make_strategy(devices: tuple[str, ...] | None) -> tf.distribute.Strategy:
-    """The trainer's strategy: `devices` if given, else every visible GPU, else the CPU.
-
-    Raises:
-        ConfigError: a device name that is not one of this machine's logical devices.
-    """
-    available = {_device_key(device.name): device.name
-                 for device in tf.config.list_logical_devices()}
-    if devices:
-        unknown = [name for name in devices if _device_key(name) not in available]
-        if unknown:
-            raise ConfigError(
-                f"invalid devices={','.join(devices)}: unknown {', '.join(unknown)}; "
-                f"available: {', '.join(sorted(available.values()))}")
-        names = [available[_device_key(name)] for name in devices]
-    else:
-        names = [device.name for device in tf.config.list_logical_devices("GPU")]
-    if len(names) > 1:
-        return tf.distribute.MirroredStrategy(names)
-    return tf.distribute.OneDeviceStrategy(names[0] if names else "/cpu:0")
 
 
 # The learner -----------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tfa3c.errors import ConfigError, UserInputError, first_line
@@ -38,8 +39,44 @@ def _import_ray():
     return ray
 
 
+_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _machine_local(local: bool) -> Iterator[None]:
+    """While a local instance starts, Ray serves this machine alone.
+
+    Ray's own switch for that (`ENABLE_RAY_CLUSTER`, read from
+    `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`; off by default on macOS and Windows) makes it
+    take 127.0.0.1 as the node's address, and its servers (GCS, raylet, object manager,
+    every worker) then listen there and nowhere else. The switch is turned off for the
+    start only, so that a later `ray.init(address=...)` in this process joins clusters
+    as usual. A Ray that no longer has the switch fails the test that checks the
+    listening addresses (`tests/test_hosting.py`).
+    """
+    if not local:
+        yield
+        return
+    from ray._private import ray_constants
+
+    previous = ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(_SWITCH)
+    ray_constants.ENABLE_RAY_CLUSTER = False  # this process's reading of the switch
+    os.environ[_SWITCH] = "0"  # and that of the processes Ray starts (workers included)
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous[0]
+        if previous[1] is None:
+            del os.environ[_SWITCH]
+        else:
+            os.environ[_SWITCH] = previous[1]
+
+
 def connect(address: str | None):
     """Joins the cluster at `address`, or starts a local Ray instance (None); returns `ray`.
+
+    A local instance listens on the loopback address only: Ray has no authentication,
+    and whoever reaches its ports can run code on this machine.
 
     Raises:
         UserInputError: no cluster answers at `address`.
@@ -49,7 +86,11 @@ def connect(address: str | None):
         return ray
     _check_reachable(address)
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        with _machine_local(address is None):
+            # "local": an instance of this run's own, never a cluster that `ray start` or
+            # RAY_ADDRESS left for Ray to find.
+            ray.init(address=address or "local", include_dashboard=False,
+                     logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise UserInputError(f"cannot join the Ray cluster at --ray-address {address!r}: "
                              f"{first_line(error)}; start one with `ray start --head` "
