@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from measuring.report import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 TREES = ("baseline", "this tree")
 
@@ -104,14 +106,8 @@ def main() -> int:
                        capture_output=True)
     section = report(rows, args, algos, time.time() - started)
     print(section)
-    results = ROOT / "benchmarks" / "RESULTS.md"
-    start, end = "<!-- behaviour-kept:start -->", "<!-- behaviour-kept:end -->"
-    text = results.read_text()
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    results.write_text(text)
+    write_section(ROOT / "benchmarks" / "RESULTS.md", "<!-- behaviour-kept:start -->",
+                  "<!-- behaviour-kept:end -->", section)
     return 0
 
 

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from measuring.report import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 CASES = (("CartPole-v1", 15.0), ("ALE/Pong-v5", 40.0))
 
@@ -158,13 +160,7 @@ def main() -> int:
     lines.append(end)
     section = "\n".join(lines)
     print(section)
-    results = ROOT / "benchmarks" / "RESULTS.md"
-    text = results.read_text()
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    results.write_text(text)
+    write_section(ROOT / "benchmarks" / "RESULTS.md", start, end, section)
     return 0
 
 

@@ -10,8 +10,8 @@ gymnasium's Python wrappers reach.
 Rewards come back unclipped: episode returns, the CSV, TensorBoard, the solve check
 and `tfa3c play` count the game's true score, and training clips rewards to their
 sign itself (`TrainConfig.clip_rewards`, on by default for pixels). Sticky actions
-are off (`repeat_action_probability` 0), as in the A3C paper and the peer's zoo
-settings; `--env-kwargs repeat_action_probability=0.25` turns them on.
+are off (`repeat_action_probability` 0), as in the A3C paper;
+`--env-kwargs repeat_action_probability=0.25` turns them on.
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ def reward_threshold(env_id: str) -> float | None:
     """The return at which the environment counts as solved, if gymnasium defines one.
 
     Atari games define none; Pong counts as solved at 18, the score the A3C tutorial
-    and the peer's benchmark use.
+    uses.
     """
     if env_id.startswith("ALE/Pong-"):
         return 18.0

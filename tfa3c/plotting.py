@@ -317,7 +317,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one label per RUN_DIR (or comma separated); runs sharing a label "
                              "are grouped (default: the run's algo from config.json, else the "
                              "folder name)")
-    parser.add_argument("--reference", "--peer", dest="reference", default=None,
+    parser.add_argument("--reference", dest="reference", default=None,
                         metavar="FILE",
                         help="JSON summary lines of other runs (another library's, say: "
                              "algo, solved, seconds, env_steps), drawn as markers at their "

@@ -16,7 +16,7 @@ keywords, and `dataclasses.asdict` writes them as one flat dict (a run's `config
 it, and from each field's metadata (`option`).
 
 The dataclass fields hold the defaults: the design card's (the tutorial's) for discrete
-actions, changed only where a measured run said so (benchmarks/RESULTS.md).
+actions, changed only where a measured run said so.
 `tfa3c.algorithms.presets` holds what other action kinds change, and nothing else does:
 the CLI and the examples take their defaults from here.
 
@@ -486,8 +486,8 @@ class A3CConfig(A3CHosting, A3CLearning, TrainConfig):
 
     The defaults are the design card's (the tutorial's): an LSTM of 16 cells, 40-step
     rollouts, Adam, gradients clipped to a norm of 40, gamma 0.99. Where a default
-    differs, the comment beside it gives the measurement (CartPole-v1 and others, see
-    benchmarks/RESULTS.md). Other action kinds change some of them
+    differs, the comment beside it gives the measurement (CartPole-v1 and others).
+    Other action kinds change some of them
     (`tfa3c.algorithms.presets`).
 
     Example:

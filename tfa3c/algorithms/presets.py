@@ -52,9 +52,9 @@ A3C_PIXELS: Preset = Preset({
     "adam_epsilon": 1e-5, "entropy_coef": 0.01, "gae_lambda": 1.0, "clip_rewards": True,
     "normalize_rewards": False, "normalize_observations": False, "lstm_units": 256})
 
-# GA3C on the A2C settings of the peer's zoo (RMSprop 7e-4, epsilon 1e-5, value weight
+# GA3C on common tuned A2C settings (RMSprop 7e-4, epsilon 1e-5, value weight
 # 0.25, gradients clipped to 0.5 on the mean loss): one optimizer step per agent rollout
-# (the default 16 games per agent x 5 steps, the zoo's batch of 80), two agents; no
+# (the default 16 games per agent x 5 steps, a batch of 80), two agents; no
 # epsilon schedule (the policy's sampling explores). The entropy bonus, 0.01, is GA3C's
 # default already.
 GA3C_PIXELS: Preset = Preset({

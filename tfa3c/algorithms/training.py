@@ -114,7 +114,7 @@ class AsyncAlgorithm:
             self.resumed_from, counters = self.checkpointer.restore_latest()
             self.statistics.restore(counters)
 
-    # Roles in other processes or hosts (hosting "processes" or "ray") -----------------
+    # The statistics the roles act with, wherever they run ------------------------------
     def shared_statistics(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The observation and reward statistics a hosted role acts and scales with."""
         normalizer = getattr(self.model, "normalizer", None)
