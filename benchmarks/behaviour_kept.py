@@ -59,6 +59,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", required=True, help="the git revision to compare with")
     parser.add_argument("--algos", default="a3c,ga3c", help="comma-separated algorithms")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run from here (more seeds for a figure measured before)")
     parser.add_argument("--cartpole-seeds", type=int, default=5)
     parser.add_argument("--cartpole-seconds", type=float, default=60.0)
     parser.add_argument("--acrobot-seeds", type=int, default=3)
@@ -76,10 +78,11 @@ def main() -> int:
                    cwd=ROOT, check=True, capture_output=True)
     trees = {"baseline": baseline, "this tree": ROOT}
     algos = args.algos.split(",")
+    first = args.first_seed
     cases = [("CartPole-v1", seed, args.cartpole_seconds, True)
-             for seed in range(args.cartpole_seeds)]
+             for seed in range(first, first + args.cartpole_seeds)]
     cases += [("Acrobot-v1", seed, args.acrobot_seconds, True)
-              for seed in range(args.acrobot_seeds)]
+              for seed in range(first, first + args.acrobot_seeds)]
     cases += [("ALE/Pong-v5", repeat, args.pong_seconds, False)
               for repeat in range(args.pong_repeats)]
     rows = []
@@ -106,9 +109,15 @@ def main() -> int:
                        capture_output=True)
     section = report(rows, args, algos, time.time() - started)
     print(section)
-    write_section(ROOT / "benchmarks" / "RESULTS.md", "<!-- behaviour-kept:start -->",
-                  "<!-- behaviour-kept:end -->", section)
+    write_section(ROOT / "benchmarks" / "RESULTS.md", f"<!-- {section_name(args)}:start -->",
+                  f"<!-- {section_name(args)}:end -->", section)
     return 0
+
+
+def section_name(args: argparse.Namespace) -> str:
+    """The name of a measurement's RESULTS.md section: a rerun of it replaces it."""
+    return (f"behaviour-kept {args.algos} seeds {args.first_seed}+ "
+            f"{args.cartpole_seeds}/{args.acrobot_seeds}/{args.pong_repeats}")
 
 
 def report(rows: list[dict], args: argparse.Namespace, algos: list[str],
@@ -117,8 +126,9 @@ def report(rows: list[dict], args: argparse.Namespace, algos: list[str],
     options = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in vars(args).items()
                        if name not in ("out",))
     lines = [
-        "<!-- behaviour-kept:start -->",
-        "## Behaviour kept through the core restructuring",
+        f"<!-- {section_name(args)}:start -->",
+        f"## Behaviour kept through the core restructuring ({args.algos}, seeds from "
+        f"{args.first_seed})",
         "",
         f"`python benchmarks/behaviour_kept.py {options}` ({datetime.date.today()}, "
         f"{platform.node()}, {os.cpu_count()} CPUs, {seconds / 60:.0f} min). Runs of this "
@@ -152,7 +162,7 @@ def report(rows: list[dict], args: argparse.Namespace, algos: list[str],
                     f"| {env} | {algo.upper()} | {label} | {_number(values['baseline'])} | "
                     f"{_number(values['this tree'])} | "
                     f"{'' if ratio is None else f'{ratio:.2f}'} |")
-    lines.append("<!-- behaviour-kept:end -->")
+    lines.append(f"<!-- {section_name(args)}:end -->")
     return "\n".join(lines)
 
 

@@ -58,13 +58,23 @@ class WorkerNetwork:
 
 @dataclass
 class WorkerReport:
-    """What a worker sends back per rollout: plain arrays and numbers."""
+    """What a worker sends back per rollout: arrays and numbers.
 
-    gradients: list[np.ndarray]  # per variable, [update groups, *shape]
+    The gradients stay tensors while the worker lives in the learner's process (a
+    Pong network's would cost two copies per rollout otherwise); a report sent to
+    another process is pickled, and travels as plain arrays.
+    """
+
+    gradients: list  # per variable, [update groups, *shape]
     metrics: np.ndarray  # [update groups, len(METRICS)]
     tally: EpisodeTally  # the rollout's steps and finished episodes
     observation_moments: tuple | None  # what the observation statistics saw
     reward_sums: np.ndarray | None  # what the reward statistics saw
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["gradients"] = [np.asarray(gradient) for gradient in self.gradients]
+        return state
 
 
 class A3CWorker:
@@ -127,7 +137,7 @@ class A3CWorker:
         tally = EpisodeTally()
         gradients, metrics = self.compute_gradients(self.collect(tally))
         return WorkerReport(
-            [gradient.numpy() for gradient in gradients], metrics.numpy(), tally,
+            list(gradients), metrics.numpy(), tally,
             None if self.normalizer is None else self.normalizer.take_moments(),
             None if self.rewards is None else self.rewards.take_sums())
 
