@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measuring.report import write_section
+from measuring.soak import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 TREES = ("baseline", "this tree")
@@ -109,8 +109,10 @@ def main() -> int:
                        capture_output=True)
     section = report(rows, args, algos, time.time() - started)
     print(section)
-    write_section(ROOT / "benchmarks" / "RESULTS.md", f"<!-- {section_name(args)}:start -->",
-                  f"<!-- {section_name(args)}:end -->", section)
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    results.write_text(replace_section(results.read_text(), section,
+                                       f"<!-- {section_name(args)}:start -->",
+                                       f"<!-- {section_name(args)}:end -->"))
     return 0
 
 

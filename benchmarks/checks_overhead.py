@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measuring.report import write_section
+from measuring.soak import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = (("CartPole-v1", 15.0), ("ALE/Pong-v5", 40.0))
@@ -160,7 +160,8 @@ def main() -> int:
     lines.append(end)
     section = "\n".join(lines)
     print(section)
-    write_section(ROOT / "benchmarks" / "RESULTS.md", start, end, section)
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    results.write_text(replace_section(results.read_text(), section, start, end))
     return 0
 
 

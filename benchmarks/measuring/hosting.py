@@ -217,6 +217,8 @@ def projection(data: dict) -> list[dict]:
     a message's round trip). On 4 hosts of 16 cores, each worker also waits a Ray
     round trip and the transfer of its bytes over a 10 Gbit/s network per rollout.
     """
+    if "messages" not in data or "throughput" not in data:  # parts skipped (--skip)
+        return []
     cpus = data["meta"]["cpu_count"]
     messages = data["messages"]
     rows = []

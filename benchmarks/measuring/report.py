@@ -294,16 +294,3 @@ def newest_section(results_dir: pathlib.Path, out: pathlib.Path, suffix: str, re
                 f"({type(error).__name__}: {error}); rerun {script}\n{end}\n")
     return "\n" + section + "\n"
 
-
-def write_section(results: pathlib.Path, start: str, end: str, section: str) -> None:
-    """Puts `section` (which begins with `start` and ends with `end`) into `results`.
-
-    It replaces the text between the markers where they are, and is appended otherwise,
-    so that each script's rerun keeps the other sections.
-    """
-    text = results.read_text()
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    results.write_text(text)
