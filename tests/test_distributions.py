@@ -15,6 +15,7 @@ from tfa3c.algorithms.ga3c import GA3C
 from tfa3c.errors import EnvironmentSpecError
 from tfa3c.policies import distributions
 from tfa3c.policies.actor_critic import FeedForwardActorCritic, build_model
+from tfa3c.spaces import ActionSpec
 
 from .conftest import run_command
 
@@ -209,3 +210,24 @@ def test_gaussian_log_std_is_bounded_and_needs_bounds():
         assert params.numpy()[0, 1] == pytest.approx(bounded)
     with pytest.raises(ValueError, match="needs action_low and action_high"):
         FeedForwardActorCritic(2, action_kind="gaussian")
+
+
+@pytest.mark.parametrize("spec", [ActionSpec("categorical", 3),
+                                  ActionSpec("multi_categorical", 2, nvec=(2, 3)),
+                                  ActionSpec("gaussian", 2, low=(-1.0, -1.0), high=(1.0, 1.0))],
+                         ids=["categorical", "multi-categorical", "gaussian"])
+def test_the_behaviour_log_probability_matches_the_losses_log_probability(spec):
+    # What an actor records (NumPy, from the outputs it samples from) is what the
+    # learner's log pi(a) (TensorFlow, from the head's parameters) gives at those weights.
+    rng = np.random.default_rng(0)
+    params = rng.normal(size=(5, spec.params_size)).astype(np.float32)
+    outputs = distributions.outputs_from_params(spec, params)
+    actions = distributions.sample(spec, outputs, rng)
+    recorded = distributions.behaviour_log_prob(spec, outputs, actions)
+    expected = distributions.log_prob(spec, tf.constant(params), tf.constant(actions)).numpy()
+    np.testing.assert_allclose(recorded, expected, rtol=1e-5, atol=1e-5)
+    if spec.discrete:  # a uniformly random action with probability epsilon
+        uniform = 1.0 / np.prod(spec.nvec if spec.kind == "multi_categorical" else [3])
+        mixed = distributions.behaviour_log_prob(spec, outputs, actions, epsilon=0.25)
+        np.testing.assert_allclose(
+            mixed, np.log(0.75 * np.exp(expected) + 0.25 * uniform), rtol=1e-5, atol=1e-6)

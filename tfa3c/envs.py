@@ -241,8 +241,9 @@ class EnvironmentGroup(SteppedTogether):
 
     def _check_reset(self, index: int, observation: np.ndarray) -> None:
         """A reset's observation must be finite even when transitions may be skipped."""
-        # A dot product is the cheap test (as in `_non_finite`); isfinite the exact one.
-        if (observation.dtype.kind == "f" and not math.isfinite(observation.dot(observation))
+        # A sum is the cheap test (as in `_non_finite`); isfinite the exact one.
+        if (observation.dtype.kind == "f"
+                and not math.isfinite(float(np.add.reduce(observation.reshape(-1))))
                 and not np.isfinite(observation).all()):
             raise EnvironmentOutputError(
                 f"{self._where(index)} returned a non-finite observation "

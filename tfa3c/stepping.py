@@ -97,21 +97,22 @@ class SteppedTogether:
     def _non_finite(self, observations: np.ndarray, rewards: np.ndarray) -> np.ndarray | None:
         """The environments whose observation or reward is not finite, or None (the usual).
 
-        The common case costs one dot product per array (about a microsecond a step):
-        a NaN or an infinity anywhere makes it non-finite. (So does a sum of squares
-        beyond float32's range; the exact check then finds nothing.) uint8 frames need
-        no check.
+        The common case costs one sum per array (about a microsecond a step): a NaN or
+        an infinity anywhere makes it non-finite. (So does a sum beyond the dtype's
+        range, or +inf and -inf together; the exact check then decides.) A sum, not a
+        dot product: NumPy's dot hands the interpreter lock back even for a few values,
+        and with actors on threads every hand-back is a wait to take it again. uint8
+        frames need no check.
 
         Raises:
             EnvironmentOutputError: with `non_finite="error"`, naming the first such
                 environment.
         """
         floats = observations.dtype.kind == "f"
-        squares = float(rewards.dot(rewards))
+        total = float(np.add.reduce(rewards))
         if floats:
-            flat = observations.reshape(-1)
-            squares += float(flat.dot(flat))
-        if math.isfinite(squares):
+            total += float(np.add.reduce(observations.reshape(-1)))
+        if math.isfinite(total):
             return None
         rows = observations.reshape(len(observations), -1)
         bad_observations = (~np.isfinite(rows)).any(axis=1) if floats else np.zeros(

@@ -39,6 +39,7 @@ from tfa3c.spaces import action_spec as action_spec
 from tfa3c.spaces import clip as clip
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_TINY = float(np.finfo(np.float32).tiny)  # log of a probability never sees 0
 
 
 def _as_spec(spec: ActionSpec | str) -> ActionSpec:
@@ -217,7 +218,8 @@ def outputs_from_params(spec: ActionSpec, params: np.ndarray) -> np.ndarray:
 
 
 def _picked(probabilities: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    return np.take_along_axis(probabilities, actions.astype(np.int64)[:, None], axis=-1)[:, 0]
+    # One fancy index: `take_along_axis` costs several microseconds of Python per call.
+    return probabilities[np.arange(len(actions)), actions]
 
 
 def behaviour_log_prob(spec: ActionSpec | str, outputs: np.ndarray, actions: np.ndarray,
@@ -250,4 +252,4 @@ def behaviour_log_prob(spec: ActionSpec | str, outputs: np.ndarray, actions: np.
         uniform = float(np.prod(1.0 / np.asarray(spec.nvec, np.float64)))
     if epsilon > 0.0:
         probability = (1.0 - epsilon) * probability + epsilon * uniform
-    return np.log(np.maximum(probability, np.finfo(np.float32).tiny)).astype(np.float32)
+    return np.log(np.maximum(probability, _TINY)).astype(np.float32)
