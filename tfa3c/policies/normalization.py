@@ -129,12 +129,6 @@ class ObservationNormalizer(keras.layers.Layer):
         return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
 
 
-def fixed_reward_scale(scale: float):
-    """`(rewards, dones) -> rewards * scale`: an actor's reward scaling without normalization."""
-    factor = np.float32(scale)
-    return lambda rewards, dones: (rewards * factor).astype(np.float32)
-
-
 class RewardNormalizer:
     """Rewards divided by a running estimate of the discounted return's standard deviation.
 
