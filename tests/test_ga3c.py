@@ -112,7 +112,7 @@ def test_agent_builds_n_step_returns_by_hand(tmp_path):
     expected[2, 2] = reward(2, 2)
     expected[1, 2] = reward(1, 2) + g * expected[2, 2]
     # One sequence per environment: [envs, time].
-    np.testing.assert_allclose(experience.returns.T, expected, rtol=1e-6)
+    np.testing.assert_allclose(experience.returns(gamma).T, expected, rtol=1e-6)
     np.testing.assert_array_equal(experience.observations[..., 0].T,
                                   [[100, 101, 102], [110, 111, 112], [120, 121, 122]])
     np.testing.assert_array_equal(experience.policy_versions.T,
@@ -229,6 +229,7 @@ def test_shutdown_leaves_no_live_thread(trained):
 
 # Distribution -----------------------------------------------------------------------------
 REPLICA_CHECK = """
+import dataclasses
 import json
 import sys
 import tensorflow as tf
@@ -239,6 +240,7 @@ import numpy as np
 from tfa3c.policies.acting import softmax
 from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.ga3c import Learner
+from tfa3c.algorithms.rollouts import Sequences
 from tfa3c.tf_runtime import make_strategy
 from tfa3c.policies.actor_critic import ActorCritic, build_model
 
@@ -246,11 +248,17 @@ rng = np.random.default_rng(0)
 T = 3
 # Sequences of 3 steps: uneven shards (37 sequences: 19 and 18), a replica with no
 # sequence (1), an even batch; episodes start inside some; recurrent states to start from.
-batches = [(rng.normal(size=(rows, T, 4)).astype(np.float32),
-            rng.integers(0, 2, (rows, T)).astype(np.int32),
-            rng.normal(size=(rows, T)).astype(np.float32),
-            (rng.random((rows, T)) < 0.2).astype(np.float32),
-            rng.normal(size=(rows, 2 * 5)).astype(np.float32)) for rows in (37, 1, 64)]
+batches = [Sequences(
+    observations=rng.normal(size=(rows, T, 4)).astype(np.float32),
+    actions=rng.integers(0, 2, (rows, T)).astype(np.int32),
+    log_probs=np.log(rng.uniform(0.2, 0.8, (rows, T))).astype(np.float32),
+    rewards=rng.normal(size=(rows, T)).astype(np.float32),
+    next_values=rng.normal(size=(rows, T)).astype(np.float32),
+    terminated=(rng.random((rows, T)) < 0.1).astype(np.float32),
+    truncated=(rng.random((rows, T)) < 0.1).astype(np.float32),
+    policy_versions=np.zeros((rows, T), np.int64),
+    episode_starts=(rng.random((rows, T)) < 0.2).astype(np.float32),
+    initial_states=rng.normal(size=(rows, 2 * 5)).astype(np.float32)) for rows in (37, 1, 64)]
 networks = {"mlp": lambda: ActorCritic(2, encoder="mlp", hidden_sizes=(16,)),
             "lstm": lambda: ActorCritic(2, encoder="mlp-lstm", hidden_sizes=(6,), lstm_units=5)}
 results = {}
@@ -273,14 +281,12 @@ for optimizer_name, clip_norm in cases[encoder]:
                          keras.optimizers.RMSprop(1e-2, rho=0.99))
             optimizer.build(model.trainable_variables)
         learner = Learner(model, optimizer, strategy, config, T)
-        width = 2 * model.state_size
-        metrics = [learner.train(*batch[:4], batch[4][:, :width]) for batch in batches]
-        # A NaN return in one replica's share: the step is skipped on every replica.
+        metrics = [learner.train(batch) for batch in batches]
+        # A NaN reward in one replica's share: the step is skipped on every replica.
         state = [v.numpy().copy() for v in [*model.variables, *optimizer.variables]]
-        poisoned = batches[0][2].copy()
+        poisoned = batches[0].rewards.copy()
         poisoned[3, 1] = np.nan
-        skipped = learner.train(batches[0][0], batches[0][1], poisoned, batches[0][3],
-                                batches[0][4][:, :width])["skipped"]
+        skipped = learner.train(dataclasses.replace(batches[0], rewards=poisoned))["skipped"]
         unchanged = all(np.array_equal(a, v.numpy()) for a, v in
                         zip(state, [*model.variables, *optimizer.variables]))
         runs.append((model.get_weights(), metrics, strategy.num_replicas_in_sync,
@@ -288,7 +294,7 @@ for optimizer_name, clip_norm in cases[encoder]:
     (one, one_metrics, one_replicas, *one_nan), (two, two_metrics, two_replicas, *two_nan) = runs
     results[f"{optimizer_name}_{clip_norm}_{encoder}"] = {
         "nan_batch": [one_nan, two_nan],
-        "summed": max(batch[2].size for batch in batches),
+        "summed": max(batch.rewards.size for batch in batches),
         "replicas": [one_replicas, two_replicas],
         "weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(one, two)),
         "moved": max(float(np.abs(a - b).max()) for a, b in zip(one, initial)),

@@ -2,6 +2,7 @@
 at the update, at the checkpoint and at the export (tests/nan_env.py holds the buggy
 environments a user might bring)."""
 
+import dataclasses
 import logging
 
 import keras
@@ -12,6 +13,7 @@ import tensorflow as tf
 from tfa3c.algorithms.a3c import A3C, GlobalLearner
 from tfa3c.algorithms.config import A3CConfig, GA3CConfig
 from tfa3c.algorithms.ga3c import GA3C, Learner
+from tfa3c.algorithms.rollouts import Sequences
 from tfa3c.checkpoints import Checkpointer
 from tfa3c.errors import CheckpointError, TrainingError
 from tfa3c.numerics import NonFiniteError, UpdateSkips
@@ -113,18 +115,24 @@ def state_of(model, optimizer):
 def test_ga3c_skips_a_step_whose_loss_is_not_finite():
     learner, model, optimizer = ga3c_learner()
     rng = np.random.default_rng(0)
-    observations = rng.normal(size=(5, 3, 4)).astype(np.float32)
-    actions = rng.integers(0, 2, (5, 3)).astype(np.int32)
-    returns = rng.normal(size=(5, 3)).astype(np.float32)
+    sequences = Sequences(
+        observations=rng.normal(size=(5, 3, 4)).astype(np.float32),
+        actions=rng.integers(0, 2, (5, 3)).astype(np.int32),
+        log_probs=np.full((5, 3), np.log(0.5), np.float32),
+        rewards=rng.normal(size=(5, 3)).astype(np.float32),
+        next_values=rng.normal(size=(5, 3)).astype(np.float32),
+        terminated=np.zeros((5, 3), np.float32), truncated=np.zeros((5, 3), np.float32),
+        policy_versions=np.zeros((5, 3), np.int64), episode_starts=np.zeros((5, 3), np.float32),
+        initial_states=np.zeros((5, 0), np.float32))
     before = state_of(model, optimizer)
     for poison in (np.nan, np.inf):
-        bad = returns.copy()
+        bad = sequences.rewards.copy()
         bad[2, 1] = poison
-        metrics = learner.train(observations, actions, bad)
+        metrics = learner.train(dataclasses.replace(sequences, rewards=bad))
         assert metrics["skipped"] == 1.0
         for old, new in zip(before, state_of(model, optimizer), strict=True):
             np.testing.assert_array_equal(old, new)  # weights, slots and step count
-    metrics = learner.train(observations, actions, returns)
+    metrics = learner.train(sequences)
     assert metrics["skipped"] == 0.0 and int(optimizer.iterations.numpy()) == 1
     assert any((old != new).any() for old, new in zip(before, state_of(model, optimizer),
                                                       strict=True))

@@ -19,7 +19,10 @@ def format_progress(env_steps: int, episodes: int, mean_return: float | None,
     parts = [f"env_steps {env_steps:,}", f"episodes {episodes:,}", f"mean_return_100 {mean}",
              f"steps/s {steps_per_second:,.0f}"]
     for name, value in (extras or {}).items():
-        parts.append(f"{name} {value:,.1f}" if isinstance(value, float) else f"{name} {value}")
+        if not isinstance(value, float):
+            parts.append(f"{name} {value}")
+        else:  # fractions (a share truncated, a weight near 1) need their second digit
+            parts.append(f"{name} {value:,.1f}" if abs(value) >= 1 else f"{name} {value:.2f}")
     return " | ".join(parts)
 
 

@@ -41,6 +41,8 @@ from tfa3c.tf_runtime import cpu_count
 # Where A3C's workers and GA3C's agents run (`tfa3c.hosting`).
 HOSTINGS = ("threads", "processes", "ray")
 PROGRESS_BARS = ("auto", "bar", "lines", "none")
+# How GA3C's learner corrects for the policy lag (`GA3CLearning.correction`).
+CORRECTIONS = ("vtrace", "none")
 
 
 def option(default: Any = None, text: str = "", *, factory: Callable[[], Any] | None = None,
@@ -197,6 +199,9 @@ class LearningOptions(OptionGroup):
             that are logged and that decide "solved" are always the environment's own.
             It replaced hand-picked reward scales (0.01 for A3C, 0.1 for GA3C) that
             solved CartPole-v1 but not Acrobot-v1.
+        gae_lambda: Generalized advantage estimation's lambda (in GA3C, V-trace's lambda,
+            which is GAE's when the policy has not moved); 1.0 gives the tutorial's
+            plain n-step advantages, lower values trade bias for variance.
         value_coef: Weight of the value loss.
         entropy_coef: Weight of the entropy bonus.
         clip_norm: Gradients are clipped to this global norm (None: no clipping).
@@ -205,6 +210,7 @@ class LearningOptions(OptionGroup):
     title: ClassVar[str] = "loss and optimizer"
 
     gamma: float = option(0.99, "discount")
+    gae_lambda: float = option(1.0, "GAE lambda; 1 gives the tutorial's n-step advantages")
     reward_scale: float = option(1.0, "reward multiplier")
     clip_rewards: bool = option(
         False, "clip the rewards the loss sees to their sign; returns stay the game's")
@@ -217,6 +223,7 @@ class LearningOptions(OptionGroup):
     def validate(self) -> None:  # noqa: D102
         super().validate()
         _check(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "in (0, 1]")
+        _check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda", self.gae_lambda, "in [0, 1]")
         _check(math.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale",
                self.reward_scale, "> 0")
         _check(self.value_coef >= 0, "value_coef", self.value_coef, ">= 0")
@@ -425,8 +432,6 @@ class A3CLearning(OptionGroup):
             groups of this many, one update each, applied one after another: more
             updates per env step, as the tutorial's one-environment workers made,
             without their per-step acting cost.
-        gae_lambda: Generalized advantage estimation's lambda; 1.0 gives the
-            tutorial's plain n-step advantages, lower values trade bias for variance.
         normalize_advantages: Standardize each update's advantages (zero mean, unit
             std) so that the policy gradient's scale, and its balance with the
             entropy bonus, do not depend on the reward scale.
@@ -441,8 +446,6 @@ class A3CLearning(OptionGroup):
     # Adam's step is bounded by the rate, so progress goes with the number of updates
     # (CartPole-v1: a median of 9 s to solve, against 28 s with one update per rollout).
     envs_per_update: int = option(1, "environments whose rollout makes one optimizer step")
-    # 0.95 and the tutorial's 1.0 solve CartPole-v1 equally fast; 0.95 varies less.
-    gae_lambda: float = option(0.95, "GAE lambda; 1 gives the tutorial's n-step advantages")
     normalize_advantages: bool = option(False, "standardize each rollout's advantages")
     # The tutorial's 5e-4 solved Acrobot-v1 and LunarLander-v3 slower (seed 0: 39 s and
     # 85 s, against 15 s and 62 s); continuous actions keep 5e-4 (the presets).
@@ -453,7 +456,6 @@ class A3CLearning(OptionGroup):
         super().validate()
         _check(self.n_steps >= 1, "n_steps", self.n_steps, ">= 1")
         _check(self.envs_per_update >= 1, "envs_per_update", self.envs_per_update, ">= 1")
-        _check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda", self.gae_lambda, "in [0, 1]")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(self.adam_epsilon > 0, "adam_epsilon", self.adam_epsilon, "> 0")
 
@@ -503,6 +505,8 @@ class A3CConfig(A3CHosting, A3CLearning, TrainConfig):
     normalize_observations: bool = override(ModelOptions, "normalize_observations", True)
     # An entropy bonus of 0.01 slowed CartPole-v1 (12-22 s for seeds 0-2, against 9-11 s).
     entropy_coef: float = override(LearningOptions, "entropy_coef", 0.0)
+    # 0.95 and the tutorial's 1.0 solve CartPole-v1 equally fast; 0.95 varies less.
+    gae_lambda: float = override(LearningOptions, "gae_lambda", 0.95)
 
 
 @dataclass(frozen=True)
@@ -521,6 +525,13 @@ class GA3CLearning(OptionGroup):
         rms_epsilon: RMSprop epsilon.
         log_epsilon: The loss uses log(pi + log_epsilon), so that stale actions with
             vanishing probability never give infinite log-probabilities.
+        correction: How the learner corrects for the policy lag (agents act on older
+            weights than it trains): `vtrace`, V-trace's truncated importance weights
+            (`tfa3c.algorithms.vtrace`), or `none`, n-step returns as if the actions
+            were the current policy's (the GA3C paper's).
+        rho_bar: V-trace's truncation of the importance weights in the value targets
+            and the policy gradient.
+        c_bar: V-trace's truncation of the trace (how far back a correction reaches).
     """
 
     title: ClassVar[str] = "loss and optimizer"
@@ -532,6 +543,10 @@ class GA3CLearning(OptionGroup):
     rho: float = option(0.99, "RMSprop decay")
     rms_epsilon: float = option(1e-7, "RMSprop epsilon")
     log_epsilon: float = option(1e-6, "added to action probabilities before the log")
+    correction: str = option("vtrace", "off-policy correction for the policy lag",
+                             choices=CORRECTIONS)
+    rho_bar: float = option(1.0, "V-trace's truncation of the importance weights")
+    c_bar: float = option(1.0, "V-trace's truncation of the trace")
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
@@ -542,6 +557,10 @@ class GA3CLearning(OptionGroup):
         _check(0.0 <= self.rho < 1.0, "rho", self.rho, "in [0, 1)")
         _check(self.rms_epsilon > 0, "rms_epsilon", self.rms_epsilon, "> 0")
         _check(0.0 <= self.log_epsilon < 1.0, "log_epsilon", self.log_epsilon, "in [0, 1)")
+        _check(self.correction in CORRECTIONS, "correction", self.correction,
+               " or ".join(CORRECTIONS))
+        _check(self.rho_bar > 0, "rho_bar", self.rho_bar, "> 0")
+        _check(self.c_bar > 0, "c_bar", self.c_bar, "> 0")
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ Agents never run the network (Babaeizadeh et al., 2017). Each agent steps its ow
 environments in lockstep and sends all their observations as one prediction request;
 predictor threads drain the request queue into one batched forward pass of the
 shared model and answer every agent at once; trainer threads gather experience
-(n-step returns) from the training queue and train the model under a
-`tf.distribute` strategy. What each role does (`GA3CAgent`, `Predictor`, `Learner`)
-is kept apart from the thread loops that drive it (in `GA3C`); agents run no network,
-so they may be hosted anywhere (`tfa3c.hosting`), while predictors and trainers stay
-beside the model, on the accelerator when there is one.
+(sequences of steps) from the training queue and train the model on V-trace targets
+(`tfa3c.algorithms.vtrace`) under a `tf.distribute` strategy. What each role does
+(`GA3CAgent`, `Predictor`, `Learner`) is kept apart from the thread loops that drive
+it (in `GA3C`); agents run no network, so they may be hosted anywhere
+(`tfa3c.hosting`), while predictors and trainers stay beside the model, on the
+accelerator when there is one.
 
 A batched forward pass costs 1.5-7 µs per observation against 130-430 µs for one
 observation, and Python threads share one interpreter lock, so the design keeps the
@@ -33,6 +34,7 @@ from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.rollouts import Rollout, Sequences
 from tfa3c.algorithms.training import AsyncAlgorithm
+from tfa3c.algorithms.vtrace import vtrace
 from tfa3c.envs import EnvironmentGroup, make_group
 from tfa3c.hosting.roles import Role, RoleSpec
 from tfa3c.policies import distributions
@@ -65,22 +67,28 @@ class Learner:
     """Trains the shared model on batches of experience under a `tf.distribute` strategy.
 
     The batch is sequences (`[sequences, time, ...]`, see
-    `tfa3c.algorithms.rollouts.Sequences`). Each replica takes every `replicas`-th
-    sequence, never part of one, so any batch size works with any number of replicas.
-    Each replica scales its loss by its share of the batch and the gradients are
-    summed over replicas: the update is that of the mean loss over the whole batch,
-    whatever the number of replicas.
+    `tfa3c.algorithms.rollouts.Sequences`). The value targets and advantages come from
+    the learner's current values and, with `correction="vtrace"`, from importance
+    weights of its current policy against the one the agents acted with
+    (`tfa3c.algorithms.vtrace`). Each replica takes every `replicas`-th sequence, never
+    part of one, so any batch size works with any number of replicas. Each replica
+    scales its loss by its share of the batch and the gradients are summed over
+    replicas: the update is that of the mean loss over the whole batch, whatever the
+    number of replicas.
 
     Args:
         model: the shared model, built in `strategy.scope()`.
         optimizer: its optimizer, built in `strategy.scope()`.
         strategy: where the training step runs.
-        config: loss coefficients and clipping.
+        config: loss coefficients, clipping and the correction.
         sequence_length: steps per sequence (the rollout length).
     """
 
-    # `skipped`: 1 where the step was skipped for a non-finite loss or gradient.
-    METRICS = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm", "skipped")
+    # `importance_weight`: the batch's mean importance weight pi/mu (untruncated);
+    # `truncated`: the fraction of weights above rho_bar; `skipped`: 1 where the step
+    # was skipped for a non-finite loss or gradient.
+    METRICS = ("loss", "policy_loss", "value_loss", "entropy", "importance_weight",
+               "truncated", "grad_norm", "skipped")
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
                  strategy: tf.distribute.Strategy, config: GA3CConfig,
@@ -93,63 +101,79 @@ class Learner:
         action_dtype = tf.int32 if self.spec.discrete else tf.float32
         self.state_width = 2 * model.state_size
         time = sequence_length
+
+        def per_step(name, dtype=tf.float32):
+            return tf.TensorSpec((None, time), dtype, name=name)
+
         self._train = tf.function(self._train_step, input_signature=[
             tf.TensorSpec((None, time, *model.observation_shape), model.observation_dtype,
                           name="observations"),
             tf.TensorSpec((None, time, *model.action_spec.action_shape), action_dtype,
                           name="actions"),
-            tf.TensorSpec((None, time), tf.float32, name="returns"),
-            tf.TensorSpec((None, time), tf.float32, name="episode_starts"),
+            per_step("behaviour_log_probs"), per_step("rewards"), per_step("next_values"),
+            per_step("terminated"), per_step("truncated"), per_step("episode_starts"),
             tf.TensorSpec((None, self.state_width), tf.float32, name="initial_states"),
         ]).get_concrete_function()  # traced now, once: the batch dimension is None
 
-    def train(self, observations: np.ndarray, actions: np.ndarray, returns: np.ndarray,
-              episode_starts: np.ndarray | None = None,
-              initial_states: np.ndarray | None = None) -> dict[str, float]:
-        """One optimizer step on a batch of sequences; returns its metrics (batch means).
-
-        Args:
-            observations: `[sequences, time, obs]`.
-            actions: `[sequences, time]` (or `[..., dims]` for continuous actions).
-            returns: `[sequences, time]`.
-            episode_starts: `[sequences, time]`, 1 where an episode starts (default: none).
-            initial_states: `[sequences, 2 * units]`, `(h, c)` before the first step
-                (default: zeros).
-        """
-        if episode_starts is None:
-            episode_starts = np.zeros(returns.shape, np.float32)
-        if initial_states is None:
-            initial_states = np.zeros((returns.shape[0], self.state_width), np.float32)
-        metrics = self._train(observations, actions, returns, episode_starts,
-                              initial_states).numpy()
+    def train(self, sequences: Sequences) -> dict[str, float]:
+        """One optimizer step on a batch of sequences; returns its metrics (batch means)."""
+        initial_states = sequences.initial_states
+        if not self.state_width:  # a feed-forward policy: whatever came, no columns
+            initial_states = np.zeros((len(sequences.rewards), 0), np.float32)
+        metrics = self._train(
+            sequences.observations, sequences.actions, sequences.log_probs,
+            sequences.rewards, sequences.next_values, sequences.terminated,
+            sequences.truncated, sequences.episode_starts, initial_states).numpy()
         return dict(zip(self.METRICS, metrics.tolist(), strict=True))
 
     def _train_step(self, *batch):
         per_replica = self.strategy.run(self._replica_step, args=batch)
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    def _replica_step(self, observations, actions, returns, episode_starts, initial_states):
+    def _targets(self, logits, values, actions, behaviour_log_probs, rewards, next_values,
+                 terminated, truncated):
+        """V-trace's targets, advantages and weights (uncorrected: weights of one)."""
+        config = self.config
+        log_rhos = (tf.stop_gradient(distributions.log_prob(self.spec, logits, actions))
+                    - behaviour_log_probs)
+        measured = vtrace(log_rhos, rewards, values, next_values, terminated, truncated,
+                          config.gamma, config.rho_bar, config.c_bar, config.gae_lambda)
+        if config.correction == "vtrace":
+            return measured
+        # As if the agents had acted on the current weights; the weights are still
+        # measured, for the log.
+        uncorrected = vtrace(tf.zeros_like(log_rhos), rewards, values, next_values,
+                             terminated, truncated, config.gamma,
+                             trace_lambda=config.gae_lambda)
+        return uncorrected._replace(importance_weights=measured.importance_weights)
+
+    def _replica_step(self, observations, actions, behaviour_log_probs, rewards, next_values,
+                      terminated, truncated, episode_starts, initial_states):
         config = self.config
         context = tf.distribute.get_replica_context()
         replicas = context.num_replicas_in_sync
-        total = tf.size(returns)
+        total = tf.size(rewards)
+        batch = (observations, actions, behaviour_log_probs, rewards, next_values,
+                 terminated, truncated, episode_starts, initial_states)
         if replicas > 1:  # whole sequences per replica
-            rows = tf.range(context.replica_id_in_sync_group, tf.shape(returns)[0], replicas)
-            observations, actions, returns, episode_starts, initial_states = (
-                tf.gather(x, rows) for x in (observations, actions, returns, episode_starts,
-                                             initial_states))
-        share = tf.cast(tf.size(returns), tf.float32) / tf.cast(tf.maximum(total, 1),
+            rows = tf.range(context.replica_id_in_sync_group, tf.shape(rewards)[0], replicas)
+            batch = tuple(tf.gather(x, rows) for x in batch)
+        (observations, actions, behaviour_log_probs, rewards, next_values, terminated,
+         truncated, episode_starts, initial_states) = batch
+        share = tf.cast(tf.size(rewards), tf.float32) / tf.cast(tf.maximum(total, 1),
                                                                 tf.float32)
         variables = self.model.trainable_variables
         state = split_state(initial_states) if self.model.recurrent else None
         with tf.GradientTape() as tape:
             logits, values, _ = self.model.unroll(observations, state, episode_starts)
-            # The model has moved on since these actions were chosen: advantages come
-            # from its current values, not from the values the agent saw.
-            advantages = returns - tf.stop_gradient(values)
+            # The model has moved on since these actions were chosen: the targets and
+            # advantages come from its current values, not from those the agent saw.
+            trace = self._targets(logits, values, actions, behaviour_log_probs, rewards,
+                                  next_values, terminated, truncated)
             loss, metrics = actor_critic_loss(
-                logits, values, actions, advantages, returns, value_coef=config.value_coef,
-                entropy_coef=config.entropy_coef, log_epsilon=config.log_epsilon, kind=self.spec)
+                logits, values, actions, trace.advantages, trace.targets,
+                value_coef=config.value_coef, entropy_coef=config.entropy_coef,
+                log_epsilon=config.log_epsilon, kind=self.spec)
             replica_loss = loss * share  # summed over replicas: the global batch mean
         gradients = tape.gradient(replica_loss, variables)
         # Counted with the gradients, so that every replica decides the same.
@@ -166,8 +190,12 @@ class Learner:
             # The optimizer sums the replicas' gradients again.
             gradients = [gradient / replicas for gradient in gradients]
         self._apply_if(finite, gradients, variables)
+        weights = trace.importance_weights
+        count = tf.maximum(tf.cast(tf.size(weights), tf.float32), 1.0)  # a replica may have none
+        truncated_fraction = tf.reduce_sum(tf.cast(weights > config.rho_bar, tf.float32)) / count
         means = tf.stack([loss, metrics["policy_loss"], metrics["value_loss"],
-                          metrics["entropy"]]) * share
+                          metrics["entropy"], tf.reduce_sum(weights) / count,
+                          truncated_fraction]) * share
         skipped = 1.0 - tf.cast(finite, tf.float32)
         return tf.concat([means, [norm / replicas, skipped / replicas]], axis=0)
 
@@ -374,7 +402,7 @@ class GA3CAgent:
             last = self._step - 1
             cut = rollout.truncated[last]
             rollout.next_values[last, ~cut] = values[:num_envs][~cut]
-            sequences = rollout.sequences(self.config.gamma)
+            sequences = rollout.sequences()
             self._new_rollout()
             rollout = self.rollout
         t = self._step
@@ -431,6 +459,8 @@ class _Counters:
         self.lag_sum = 0.0
         self.lag_batches = 0
         self.lag_max = 0
+        self.importance_sum = 0.0  # batch means of the importance weights, summed
+        self.truncated_sum = 0.0  # and of the fraction truncated
 
 
 def _total(counters: list[_Counters], name: str) -> float:
@@ -610,9 +640,7 @@ class GA3C(AsyncAlgorithm):
                 size += len(experience)
             sequences = Sequences.concatenate(batch)
             lags = self.policy_version - sequences.policy_versions
-            metrics = self.learner.train(sequences.observations, sequences.actions,
-                                         sequences.returns, sequences.episode_starts,
-                                         sequences.initial_states)
+            metrics = self.learner.train(sequences)
             skipped = metrics.pop("skipped") > 0.5
             self.update_skips.record(int(skipped), int(not skipped), self.statistics.env_steps)
             if skipped:
@@ -628,19 +656,27 @@ class GA3C(AsyncAlgorithm):
             counters.lag_sum += lag_mean
             counters.lag_batches += 1
             counters.lag_max = max(counters.lag_max, lag_max)
+            counters.importance_sum += metrics["importance_weight"]
+            counters.truncated_sum += metrics["truncated"]
 
     # Statistics ------------------------------------------------------------------------
     def _summary_extras(self, seconds: float) -> dict[str, float]:
-        """Whole-run predictions/s, training steps/s, mean prediction batch, policy lag."""
+        """Whole-run predictions/s, training steps/s, mean prediction batch, policy lag.
+
+        With the policy lag, the mean importance weight and the fraction truncated.
+        """
         seconds = max(seconds, 1e-9)
         passes = max(_total(self.predictor_counters, "forward_passes"), 1.0)
         predictions = _total(self.predictor_counters, "predictions")
+        batches = max(_total(self.trainer_counters, "lag_batches"), 1.0)
         return {
             "pps": round(predictions / seconds, 1),
             "tps": round(_total(self.trainer_counters, "training_steps") / seconds, 1),
             "prediction_batch": round(predictions / passes, 1),
-            "policy_lag": round(_total(self.trainer_counters, "lag_sum")
-                                / max(_total(self.trainer_counters, "lag_batches"), 1.0), 2),
+            "policy_lag": round(_total(self.trainer_counters, "lag_sum") / batches, 2),
+            "importance_weight": round(
+                _total(self.trainer_counters, "importance_sum") / batches, 3),
+            "truncated": round(_total(self.trainer_counters, "truncated_sum") / batches, 3),
         }
 
     def _extra_statistics(self, interval: float) -> dict[str, float]:
@@ -652,10 +688,13 @@ class GA3C(AsyncAlgorithm):
             "experiences": _total(self.trainer_counters, "experiences"),
             "lag_sum": _total(self.trainer_counters, "lag_sum"),
             "lag_batches": _total(self.trainer_counters, "lag_batches"),
+            "importance_sum": _total(self.trainer_counters, "importance_sum"),
+            "truncated_sum": _total(self.trainer_counters, "truncated_sum"),
         }
         deltas = {name: value - self._last_totals.get(name, 0.0) for name, value in totals.items()}
         self._last_totals = totals
         passes = max(deltas["forward_passes"], 1.0)
+        batches = max(deltas["lag_batches"], 1.0)
         lag_max = 0
         for counters in self.trainer_counters:
             lag_max, counters.lag_max = max(lag_max, counters.lag_max), 0
@@ -667,6 +706,8 @@ class GA3C(AsyncAlgorithm):
             "train_batch": deltas["experiences"] / max(deltas["training_steps"], 1.0),
             "pred_queue": float(self.prediction_queue.qsize()),
             "train_queue": float(self.training_queue.qsize()),
-            "policy_lag": deltas["lag_sum"] / max(deltas["lag_batches"], 1.0),
+            "policy_lag": deltas["lag_sum"] / batches,
             "policy_lag_max": float(lag_max),
+            "importance_weight": deltas["importance_sum"] / batches,
+            "truncated": deltas["truncated_sum"] / batches,
         }

@@ -1,11 +1,12 @@
-"""The rollout buffer both algorithms' actors fill, and the one place returns come from.
+"""The rollout buffer both algorithms' actors fill, and the sequences GA3C trains on.
 
 An actor (an A3C worker, a GA3C agent) writes `n_steps` steps of its environments
 into a `Rollout`, one step at a time, whether it runs the network itself (A3C) or is
 handed predictions (GA3C). A learner reads it back as `[time, envs]` arrays (A3C's
 per-group gradients) or as one sequence per environment (`Sequences`, GA3C's
-trainers). Returns and advantages are computed from it by `Rollout.targets`, and
-nowhere else.
+trainers). A3C's returns and advantages are computed from it by `Rollout.targets`;
+GA3C's learner computes its own from the sequences (`tfa3c.algorithms.vtrace`), with
+the values of its current weights.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from tfa3c.algorithms.returns import returns_and_advantages
+from tfa3c.algorithms.returns import discounted_returns, returns_and_advantages
 from tfa3c.spaces import ActionSpec
 
 
@@ -101,15 +102,17 @@ class Rollout:
         return returns_and_advantages(self.rewards, self.values, self.terminated,
                                       self.truncated, self.next_values, gamma, gae_lambda)
 
-    def sequences(self, gamma: float) -> Sequences:
-        """The rollout as one sequence per environment, with its n-step returns."""
-        returns, _ = self.targets(gamma)
+    def sequences(self) -> Sequences:
+        """The rollout as one sequence per environment (the learner computes the targets)."""
         steps, num_envs = self.steps, self.num_envs
         return Sequences(
             observations=np.swapaxes(self.observations, 0, 1),
             actions=np.swapaxes(self.actions, 0, 1),
             log_probs=self.log_probs.T,
-            returns=returns.T,
+            rewards=self.rewards.T,
+            next_values=self.next_values.T,
+            terminated=self.terminated.T.astype(np.float32),
+            truncated=self.truncated.T.astype(np.float32),
             policy_versions=np.broadcast_to(self.policy_versions, (num_envs, steps)),
             episode_starts=self.episode_starts.T.astype(np.float32),
             initial_states=self.initial_states,
@@ -122,20 +125,28 @@ class Sequences:
 
     Sequences, not single steps, so that a recurrent policy trains from the state each
     rollout started with; a feed-forward one sees the same rows. The fields are those
-    of `Rollout`, but for `returns` (n-step returns of the scaled rewards) in place of
-    the rewards and values, and `episode_starts` as float32 (1 where one starts).
+    of `Rollout` but for the values the agent saw (the learner has its own), with the
+    flags (`terminated`, `truncated`, `episode_starts`) as float32, 1 where true.
     """
 
     observations: np.ndarray
     actions: np.ndarray
     log_probs: np.ndarray
-    returns: np.ndarray
+    rewards: np.ndarray
+    next_values: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
     policy_versions: np.ndarray
     episode_starts: np.ndarray
     initial_states: np.ndarray
 
     def __len__(self) -> int:
-        return self.returns.size
+        return self.rewards.size
+
+    def returns(self, gamma: float) -> np.ndarray:
+        """`[sequences, time]` n-step returns of the rewards, cut where episodes end."""
+        return discounted_returns(self.rewards.T, self.terminated.T > 0, self.truncated.T > 0,
+                                  self.next_values.T, gamma).T
 
     @classmethod
     def concatenate(cls, batch: list[Sequences]) -> Sequences:
