@@ -112,11 +112,14 @@ def reference_gradients(model, config, rollout, envs, start_state=None):
     continue from `start_state` (default: the state the rollout started from).
     """
     from tfa3c.algorithms.losses import actor_critic_loss
-    from tfa3c.algorithms.returns import returns_and_advantages
+    from tfa3c.algorithms.returns import returns_and_advantages, standardize
 
     returns, advantages = returns_and_advantages(
         rollout.rewards, rollout.values, rollout.terminated, rollout.truncated,
         rollout.next_values, config.gamma, config.gae_lambda)
+    if config.normalize_advantages:  # over the update group's steps: these environments'
+        advantages = advantages.copy()
+        advantages[:, envs] = standardize(advantages[:, envs])
     state = start_state or initial_state(rollout, envs)
     if not model.recurrent:
         state = ()

@@ -297,7 +297,7 @@ def test_bench_rejects_bad_input(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "python benchmarks/run.py: error: unknown algorithm(s) ppo in --algos; "
-        "allowed: a3c, ga3c"]
+        "allowed: a3c, ga3c, ga3c-none"]
 
 
 def test_bench_quick_produces_well_formed_files(tmp_path, root):
@@ -484,6 +484,41 @@ def test_suite_verdict_counts_unsolved_runs_at_the_budget():
     assert check["slower_met"] and not check["behind_at_budget"]["ga3c"]
 
 
+def test_suite_counts_samples_against_the_peer():
+    from measuring.suite import verdict
+
+    entry = suite_entry({"a3c": [10, 20, 30]}, [40, 50, 60])
+    for steps, run in zip((100, 300, 200), entry["algorithms"]["a3c"]["runs"], strict=True):
+        run["summary"]["env_steps"] = steps
+    for steps, run in zip((50, 100, 400), entry["peer"]["runs"], strict=True):
+        run["env_steps"] = steps
+    check = verdict(entry)
+    assert check["median_steps"] == {"a3c": 200} and check["peer_median_steps"] == 100
+    assert check["step_ratios"] == {"a3c": 2.0}
+
+
+def test_an_environment_without_a_threshold_is_judged_by_mean_returns(tmp_path):
+    from measuring import suite as bench_suite
+
+    entry = suite_entry({"a3c": [None, None], "ga3c": [None, None]}, [None, None],
+                        returns={"a3c": 900.0, "ga3c": 300.0, "peer": 400.0})
+    entry.update(env_id="Walker2d-v5", target=None)
+    at_steps = {"a3c": (600.0, 700.0), "ga3c": (500.0, None)}
+    for algo, values in at_steps.items():
+        for value, run in zip(values, entry["algorithms"][algo]["runs"], strict=True):
+            run["mean_return_100_at_steps"] = value
+    check = bench_suite.verdict(entry)
+    assert check["returns"] == {"a3c": 900.0, "ga3c": 300.0} and check["peer_return"] == 400.0
+    assert check["at_steps"] == {"a3c": 650.0, "ga3c": 500.0}
+    assert check["above_peer"] is False and check["reference_met"] is False  # GA3C below both
+    entry["source"] = {"meta": {"command": "c", "date": "d", "cpu_count": 2, "seeds": 2},
+                       "json": "x.json"}
+    section = bench_suite.render_section({"Walker2d-v5": entry})
+    assert "no threshold" in section and "after 1M env steps" in section
+    assert "| GA3C | 300.0 | 500.0 (1 of 2 runs got there)" in section
+    assert "at least 582.0 (the zoo's A2C): missed" in section
+
+
 def test_suite_section_shows_each_environments_newest_run_before_the_soak(tmp_path):
     from measuring import soak
     from measuring import suite as bench_suite
@@ -552,13 +587,15 @@ def test_a_stuck_peer_is_stopped_and_its_finished_seeds_count(tmp_path, monkeypa
     import io
     import types
 
-    # A peer that prints its first seed's line, then hangs.
+    # A peer whose first seed prints its line and whose second hangs.
     script = tmp_path / "peer.sh"
     line = json.dumps({"algo": "sb3_a2c", "env": "Acrobot-v1", "seed": 0, "solved": True,
                        "seconds": 4.0, "env_steps": 40000, "steps_per_second": 10000.0,
                        "mean_return_100": -99.0})
-    script.write_text(f"echo '{line}'\nexec sleep 60\n")
-    monkeypatch.setattr(bench, "PEER_SCRIPT", script)
+    script.write_text(f"[ $1 = 0 ] && echo '{line}' && exit 0\nexec sleep 60\n")
+    monkeypatch.setattr(bench_suite, "_peer_setup", lambda: None)
+    monkeypatch.setattr(bench_suite, "_peer_command",
+                        lambda logdir, env_id, seed, seconds: ["bash", str(script), str(seed)])
     monkeypatch.setattr(bench_suite, "peer_timeout", lambda seconds, seeds: 2.0)
     args = types.SimpleNamespace(run_peer=True, peer=None, command_line="test")
     stream = io.StringIO()
@@ -566,7 +603,7 @@ def test_a_stuck_peer_is_stopped_and_its_finished_seeds_count(tmp_path, monkeypa
     assert bench_suite.run_suite(args, ["Acrobot-v1"], {"Acrobot-v1": {}}, 2, tmp_path,
                                  bench._Progress("lines", 0, stream), max_seconds=5.0) == 0
     assert time.monotonic() - started < 30
-    assert "ran past 2 s and was stopped" in stream.getvalue()
+    assert "the peer's seed 1 ran past 2 s and was stopped" in stream.getvalue()
     [json_path] = (tmp_path / "results").glob("*.suite.json")
     entry = json.loads(json_path.read_text())["envs"]["Acrobot-v1"]
     assert entry["budget"] == 5.0
@@ -633,3 +670,24 @@ def test_hosting_section_judges_the_targets_and_projects_from_the_figures(
 
     replaced = replace_section(text, "NEW", hosting.SECTION_START, hosting.SECTION_END)
     assert replaced == "# Benchmark results\n\nabove\n\nNEW\nbelow\n"
+
+
+def test_a_sweep_runs_its_plan_and_reports_each_candidate(tmp_path):
+    plan = [{"label": "short", "algo": "ga3c", "env": "CartPole-v1", "seconds": 2,
+             "seeds": [0], "args": ["--agents", "1", "--envs-per-agent", "2"]},
+            {"label": "longer", "algo": "ga3c", "env": "CartPole-v1", "seconds": 3,
+             "seeds": [1], "args": ["--agents", "1", "--envs-per-agent", "2"]}]
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    out = tmp_path / "sweep.jsonl"
+    done = run_command(["benchmarks/sweep.py", str(tmp_path / "plan.json"), "--out", str(out)],
+                       timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line["label"], line["seed"]) for line in lines] == [("short", 0), ("longer", 1)]
+    assert all(line["env_steps"] > 0 and not line["solved"] for line in lines)
+    assert (tmp_path / "sweep-runs" / "short-seed0" / "episodes.csv").is_file()
+    table = run_command(["benchmarks/sweep.py", "--report", str(out)]).stdout
+    assert table.count("\n| short | CartPole-v1 | `--agents 1 --envs-per-agent 2` | 0/1 |") == 1
+    assert "| longer |" in table and "*" in table  # unsolved, counted at its stop
+    bad = run_command(["benchmarks/sweep.py", str(tmp_path / "missing.json")])
+    assert bad.returncode == 2 and "cannot read the plan" in bad.stderr

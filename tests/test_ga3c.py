@@ -154,11 +154,12 @@ def test_recurrent_agent_carries_resets_and_bootstraps_from_the_right_states(tmp
 
 
 def test_epsilon_schedule():
-    config = GA3CConfig()
+    config = GA3CConfig(exploration=True)
     assert epsilon_at(config, 0) == pytest.approx(0.4)
     assert epsilon_at(config, 37_500) == pytest.approx(0.275)
     assert epsilon_at(config, 10**6) == pytest.approx(0.15)
     assert epsilon_at(config.replace(exploration=False), 0) == 0.0
+    assert not GA3CConfig().exploration  # the policy's sampling explores by default
 
 
 # Predictors -------------------------------------------------------------------------------

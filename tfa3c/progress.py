@@ -21,8 +21,8 @@ def format_progress(env_steps: int, episodes: int, mean_return: float | None,
     for name, value in (extras or {}).items():
         if not isinstance(value, float):
             parts.append(f"{name} {value}")
-        else:  # fractions (a share truncated, a weight near 1) need their second digit
-            parts.append(f"{name} {value:,.1f}" if abs(value) >= 1 else f"{name} {value:.2f}")
+        else:  # small figures (a share truncated, a weight near 1) need a second digit
+            parts.append(f"{name} {value:,.1f}" if abs(value) >= 10 else f"{name} {value:.2f}")
     return " | ".join(parts)
 
 

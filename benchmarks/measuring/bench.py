@@ -57,7 +57,15 @@ ENV_ID = "CartPole-v1"  # the default environment, the one the examples train on
 PRESET_TARGETS = {"Pendulum-v1": -200.0}
 # The environments ../shared/peers/sb3_a2c.sh has the zoo's settings for.
 PEER_ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1",
-             "LunarLanderContinuous-v3", "MountainCar-v0", "ALE/Pong-v5")
+             "LunarLanderContinuous-v3", "MountainCar-v0", "MountainCarContinuous-v0",
+             "BipedalWalker-v3", "Walker2d-v5", "ALE/Pong-v5")
+# Environments without a reward threshold, compared by mean return (at the budget, and
+# after `RETURN_AT_STEPS` env steps) rather than by time to solve.
+UNSOLVABLE_ENVS = ("Walker2d-v5",)
+RETURN_AT_STEPS = 1_000_000
+# Configurations the suite can measure beside the algorithms' defaults: name ->
+# (algorithm, its options).
+VARIANTS = {"ga3c-none": ("ga3c", ("--correction", "none"))}
 ALGOS = tuple(ALGORITHMS)  # every registered algorithm (`tfa3c.algorithms.registry`)
 
 # The knob each algorithm scales (the config field counting its hosted roles), and its
@@ -126,6 +134,9 @@ def training_command(algo: str, root: pathlib.Path | None = None,
         UserInputError: neither the example nor the algorithm's module exists.
     """
     root = root or project_root()
+    if algo in VARIANTS:
+        base, options = VARIANTS[algo]
+        return [*training_command(base, root, env_id, example=False), *options]
     script = root / "examples" / f"{algo}_cartpole.py"
     if example and env_id == ENV_ID and script.is_file():
         return [sys.executable, str(script)]
@@ -437,7 +448,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seeds 0..K-1 per algorithm (default {DEFAULT_SEEDS}; "
                              "1 with --quick)")
     parser.add_argument("--algos", default=None,
-                        help="algorithms, comma separated (default a3c,ga3c: those that exist)")
+                        help="algorithms, comma separated (default a3c,ga3c: those that exist); "
+                             "a suite also takes ga3c-none (GA3C without V-trace)")
     peer = parser.add_mutually_exclusive_group()
     peer.add_argument("--peer", default=None, metavar="FILE",
                       help="peer JSON lines, as printed by ../shared/peers/sb3_a2c.sh")
@@ -594,11 +606,16 @@ def run(args: argparse.Namespace) -> int:
     # Which algorithms can run: named ones must exist; by default, those that do.
     explicit = args.algos is not None
     names = [a.strip().lower() for a in (args.algos or ",".join(ALGOS)).split(",") if a.strip()]
-    unknown = [a for a in names if a not in ALGOS]
+    unknown = [a for a in names if a not in ALGOS and a not in VARIANTS]
     if unknown or not names:
         raise UserInputError(f"unknown algorithm(s) {', '.join(unknown) or '(none)'} in --algos; "
-                             f"allowed: {', '.join(ALGOS)}")
+                             f"allowed: {', '.join((*ALGOS, *VARIANTS))}")
     suite_envs = _suite_envs(args)
+    variants = [a for a in names if a in VARIANTS]
+    if variants and not suite_envs:
+        raise UserInputError(f"--algos {', '.join(variants)}: variants are measured by a suite "
+                             "(--suite or --env); the CartPole-v1 report takes "
+                             f"{', '.join(ALGOS)}")
     if suite_envs:
         return _run_suite(args, suite_envs, names, explicit, seeds, quick)
 
@@ -756,7 +773,7 @@ def _check_env(env_id: str, run_peer: bool) -> None:
     from tfa3c.envs import make_env
 
     make_env(env_id).close()  # an unknown id or unsupported spaces
-    if target_return(env_id) is None:
+    if target_return(env_id) is None and env_id not in UNSOLVABLE_ENVS:
         raise UserInputError(f"{env_id} has no reward_threshold, so no run could count as "
                              "solved; benchmark an environment that has one, or one of "
                              f"{', '.join(PRESET_TARGETS)}")

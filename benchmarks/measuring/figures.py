@@ -15,7 +15,7 @@ from tfa3c.plotting import ALGO_NAMES as LIBRARY_NAMES
 from tfa3c.plotting import json_objects as json_objects  # the benchmark reads with it
 from tfa3c.plotting import read_summaries
 
-ALGO_NAMES = {**LIBRARY_NAMES, "sb3-a2c": "SB3 A2C"}
+ALGO_NAMES = {**LIBRARY_NAMES, "sb3-a2c": "SB3 A2C", "ga3c-none": "GA3C, no correction"}
 VECTOR_ENVS = 8  # environments in the vector setting of the environment's own limit
 SUMMARY_KEYS = ("algo", "env", "seed", "solved", "seconds", "env_steps", "episodes",
                 "steps_per_second", "mean_return_100")

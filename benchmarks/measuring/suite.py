@@ -15,6 +15,7 @@ median time, the slower within 1.0x, and both solving within the budget.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -29,7 +30,12 @@ from tfa3c.errors import UserInputError
 # Training budget per environment, seconds (issue 9's table).
 BUDGETS = {"CartPole-v1": 60.0, "Acrobot-v1": 180.0, "LunarLander-v3": 600.0,
            "Pendulum-v1": 600.0, "LunarLanderContinuous-v3": 1200.0,
+           "MountainCarContinuous-v0": 600.0, "BipedalWalker-v3": 1800.0,
+           "Walker2d-v5": 600.0,  # no threshold: mean returns at the budget and at 1M steps
            "ALE/Pong-v5": 3600.0}  # issue 10: a mean of 18 within the hour
+# The peer's published figure at `bench.RETURN_AT_STEPS` env steps, where the environment
+# has no threshold: rl-baselines3-zoo's A2C on Walker2d after 1M steps.
+REFERENCE_AT_STEPS = {"Walker2d-v5": 582.0}
 SUITE = tuple(env_id for env_id in BUDGETS if not env_id.startswith("ALE/"))  # --suite all
 DEFAULT_BUDGET = 600.0  # an environment outside the table
 FASTER_TARGET, SLOWER_TARGET = 0.5, 1.0  # time to solve relative to the peer's median
@@ -51,7 +57,7 @@ _PEER_SETUP_SECONDS = 900.0
 
 def peer_timeout(seconds: float, seeds: int) -> float:
     """How long the peer may take for `seeds` runs of `seconds` before it counts as stuck."""
-    return seeds * (seconds + _PEER_SEED_MARGIN_SECONDS) + _PEER_SETUP_SECONDS
+    return seeds * (seconds + _PEER_SEED_MARGIN_SECONDS)
 
 
 def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]],
@@ -78,39 +84,20 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
     now = datetime.datetime.now()
     stamp = f"{now:%Y-%m-%d-%H%M%S}-suite"
     runs_dir = results_dir / "runs" / stamp
-    root = bench.project_root()
-    peer_script = (root / bench.PEER_SCRIPT).resolve()
     given_peer = read_peer(args.peer) if args.peer else None
     envs: dict[str, Any] = {}
     json_path = results_dir / f"{stamp}{SUFFIX}"
     for env_id in env_ids:
         seconds = budget(env_id, max_seconds)
         target = bench.target_return(env_id)
-        entry: dict[str, Any] = {"budget": seconds, "target": target, "algorithms": {}}
+        entry: dict[str, Any] = {"env_id": env_id, "budget": seconds, "target": target,
+                                 "algorithms": {}}
         if atari.is_atari(env_id):  # the game's own ceiling, measured in this run
             progress.message(f"{env_id}: the environment alone, random actions")
             entry["env_limit"] = bench.measure_atari_limit(env_id)
         peer_runs, source = None, None
         if args.run_peer:
-            peer_args = ["--env", env_id, "--max-seconds", f"{seconds:g}", *map(str, range(seeds))]
-            progress.message(f"{env_id}: the peer, bash {bench.PEER_SCRIPT} {' '.join(peer_args)}")
-            peer_path = results_dir / f"{stamp}-{_slug(env_id)}-peer.jsonl"
-            peer_path.parent.mkdir(parents=True, exist_ok=True)
-            limit = peer_timeout(seconds, seeds)
-            with open(peer_path, "w") as file, \
-                    open(peer_path.with_suffix(".stderr.txt"), "w") as err:
-                try:
-                    subprocess.run(["bash", str(peer_script), *peer_args], stdout=file,
-                                   stderr=err, check=False, cwd=root, stdin=subprocess.DEVNULL,
-                                   timeout=limit)
-                except subprocess.TimeoutExpired:  # the seeds it finished still count
-                    progress.message(f"{env_id}: the peer ran past {limit:.0f} s and was "
-                                     "stopped")
-            try:
-                peer_runs = read_peer(peer_path)
-            except UserInputError as error:  # the peer failed: say so, go on
-                progress.message(f"{env_id}: no peer figures ({error})")
-            source = f"bash {bench.PEER_SCRIPT} {' '.join(peer_args)}"
+            peer_runs, source = _run_peer(env_id, seconds, seeds, runs_dir, out, progress)
         elif given_peer is not None:
             # A line without `env` comes from the peer's CartPole-only days.
             peer_runs = [run for run in given_peer
@@ -123,6 +110,8 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
         for algo, base in commands[env_id].items():
             runs = bench.run_seeds(base, seeds, seconds, runs_dir / f"{_slug(env_id)}-{algo}",
                                    f"{env_id} {algo}", out, progress, ("--log-interval", "10"))
+            for run in runs:
+                run["mean_return_100_at_steps"] = _return_at_steps(out / run["logdir"])
             entry["algorithms"][algo] = {"runs": runs, "stats": aggregate(runs)}
         entry["verdict"] = verdict(entry)
         entry["curves"] = _draw_curves(env_id, entry, out, results_dir, stamp)
@@ -147,6 +136,89 @@ def _slug(env_id: str) -> str:
     return env_id.replace("/", "_").replace(":", "_")
 
 
+def _run_peer(env_id: str, seconds: float, seeds: int, runs_dir: pathlib.Path,
+              out: pathlib.Path, progress) -> tuple[list[dict[str, Any]] | None, str]:
+    """The peer on `env_id` for seeds 0..seeds-1, each with its episodes for the curves.
+
+    Each seed runs the peer's script through `benchmarks/peer/sb3_a2c_curve.py`, which
+    adds an `episodes.csv` to its summary; a seed that runs past `peer_timeout` is
+    stopped, and the seeds it finished still count.
+    """
+    from measuring import bench
+
+    source = (f"bash {bench.PEER_SCRIPT} --env {env_id} --max-seconds {seconds:g} "
+              f"{' '.join(map(str, range(seeds)))} (with benchmarks/peer/sb3_a2c_curve.py)")
+    progress.message(f"{env_id}: the peer, {source}")
+    problem = _peer_setup()
+    if problem:
+        progress.message(f"{env_id}: the peer could not be set up ({problem})")
+        return None, source
+    runs = []
+    for seed in range(seeds):
+        logdir = runs_dir / f"{_slug(env_id)}-peer-seed{seed}"
+        limit = peer_timeout(seconds, 1)
+        result = bench.run_measured(_peer_command(logdir, env_id, seed, seconds), logdir,
+                                    limit, cwd=bench.project_root())
+        summary = result.get("summary")
+        if result.get("timed_out"):
+            progress.message(f"{env_id}: the peer's seed {seed} ran past {limit:.0f} s and "
+                             "was stopped")
+        if not summary:
+            progress.message(f"{env_id}: the peer's seed {seed} gave no summary "
+                             f"({result.get('error')})")
+            continue
+        runs.append({**summary, "logdir": bench._relative(logdir, out),
+                     "mean_return_100_at_steps": summary.get("mean_return_100_at_1m_steps")})
+    return runs or None, source
+
+
+def _peer_setup() -> str | None:
+    """Makes the peer's virtual environment, as its script does on first use; None if fine.
+
+    The script makes it before its first run: a run of a few steps, then nothing.
+    """
+    from measuring import bench
+
+    root = bench.project_root()
+    try:
+        subprocess.run(["bash", str((root / bench.PEER_SCRIPT).resolve()), "--env",
+                        "CartPole-v1", "--max-steps", "64", "0"], capture_output=True,
+                       check=True, cwd=root, stdin=subprocess.DEVNULL,
+                       timeout=_PEER_SETUP_SECONDS)
+    except (subprocess.SubprocessError, OSError) as error:
+        return str(error)
+    return None
+
+
+def _peer_command(logdir: pathlib.Path, env_id: str, seed: int, seconds: float) -> list[str]:
+    """One seed of the peer, with its episodes written to `logdir/episodes.csv`."""
+    from measuring import bench
+
+    venv = pathlib.Path(os.environ.get("SB3_PEER_VENV", "/tmp/sb3-peer-venv"))
+    return [str(venv / "bin" / "python"),
+            str(bench.project_root() / "benchmarks" / "peer" / "sb3_a2c_curve.py"),
+            str(logdir / "episodes.csv"), "--env", env_id, "--seed", str(seed),
+            "--max-seconds", f"{seconds:g}"]
+
+
+def _return_at_steps(run_dir: pathlib.Path, steps: int | None = None) -> float | None:
+    """The mean return of the last 100 episodes when the run passed `steps` env steps."""
+    from measuring import bench
+    from tfa3c import plotting
+
+    steps = steps or bench.RETURN_AT_STEPS
+    try:
+        log = plotting.read_episodes(run_dir)
+    except UserInputError:
+        return None
+    passed = [index for index, count in enumerate(log.env_steps) if count >= steps]
+    if not passed:
+        return None
+    end = passed[0] + 1
+    returns = log.returns[max(0, end - 100):end]
+    return float(sum(returns) / len(returns))
+
+
 def seconds_at_budget(runs: list[dict[str, Any]], limit: float) -> float | None:
     """Median time to solve, with every unsolved run counted at the budget."""
     import statistics
@@ -164,7 +236,13 @@ def seconds_at_budget(runs: list[dict[str, Any]], limit: float) -> float | None:
 
 
 def verdict(entry: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets on one environment: solved within budget, and time ratios."""
+    """The issue's targets on one environment: solved within budget, and time ratios.
+
+    An environment without a threshold is judged by mean returns instead
+    (`return_verdict`).
+    """
+    if entry["target"] is None:
+        return return_verdict(entry)
     limit = entry["budget"]
     times = {algo: seconds_at_budget(item["runs"], limit)
              for algo, item in entry["algorithms"].items()}
@@ -173,6 +251,11 @@ def verdict(entry: dict[str, Any]) -> dict[str, Any]:
     ratios = {algo: (None if t is None or not peer_time else t / peer_time)
               for algo, t in times.items()}
     known = sorted(r for r in ratios.values() if r is not None)
+    # Samples: env steps at the solve (at the stop for a run that did not solve).
+    steps = {algo: _median_steps(item["runs"]) for algo, item in entry["algorithms"].items()}
+    peer_steps = _median_steps(peer["runs"]) if peer else None
+    step_ratios = {algo: (None if value is None or not peer_steps else value / peer_steps)
+                   for algo, value in steps.items()}
     all_solved = all(item["stats"]["solved"] == item["stats"]["runs"] > 0
                      for item in entry["algorithms"].values())
     # Where neither the algorithm nor the peer solves (both medians at the budget), the
@@ -184,10 +267,63 @@ def verdict(entry: dict[str, Any]) -> dict[str, Any]:
               and not _at_least(_median_return(entry["algorithms"][algo]["runs"]), peer_return)
               for algo, t in times.items()}
     return {"median_seconds": times, "peer_median_seconds": peer_time, "ratios": ratios,
+            "median_steps": steps, "peer_median_steps": peer_steps, "step_ratios": step_ratios,
             "all_solved": all_solved, "behind_at_budget": behind,
             "faster_met": bool(known) and known[0] <= FASTER_TARGET,
             "slower_met": (len(known) == len(ratios) > 0 and known[-1] <= SLOWER_TARGET
                            and not any(behind.values()))}
+
+
+def return_verdict(entry: dict[str, Any]) -> dict[str, Any]:
+    """Targets by mean return: above the peer's at the budget, and at 1M env steps above
+    the peer's published figure (`REFERENCE_AT_STEPS`)."""
+    import statistics
+
+    def median_at_steps(runs):
+        values = [run.get("mean_return_100_at_steps") for run in runs]
+        values = [value for value in values if value is not None]
+        return statistics.median(values) if values else None
+
+    peer = entry.get("peer")
+    peer_return = _median_return(peer["runs"]) if peer else None
+    returns = {algo: _median_return(item["runs"]) for algo, item in entry["algorithms"].items()}
+    at_steps = {algo: median_at_steps(item["runs"])
+                for algo, item in entry["algorithms"].items()}
+    reference = REFERENCE_AT_STEPS.get(entry.get("env_id", ""))
+    return {"returns": returns, "peer_return": peer_return, "at_steps": at_steps,
+            "peer_at_steps": median_at_steps(peer["runs"]) if peer else None,
+            "reference_at_steps": reference,
+            "above_peer": all(_at_least(value, peer_return) and value is not None
+                              for value in returns.values()) if peer else None,
+            "reference_met": (all(value is not None and value >= reference
+                                  for value in at_steps.values())
+                              if reference is not None else None)}
+
+
+def _return_lines(entry: dict[str, Any], check: dict[str, Any]) -> list[str]:
+    """The table and targets of an environment without a threshold."""
+    from measuring import bench
+
+    steps = f"{bench.RETURN_AT_STEPS / 1e6:g}M"
+    lines = [f"| algorithm | median mean return at the budget | median mean return after "
+             f"{steps} env steps | median env steps/s |", "|---|---|---|---|"]
+    rows = [(ALGO_NAMES.get(algo, algo), item) for algo, item in entry["algorithms"].items()]
+    peer = entry.get("peer")
+    if peer:
+        rows.append((peer["name"], peer))
+    for name, item in rows:
+        at = [run.get("mean_return_100_at_steps") for run in item["runs"]]
+        at = sorted(value for value in at if value is not None)
+        lines.append(f"| {name} | {_fmt(_median_return(item['runs']))} | "
+                     f"{_fmt(at[len(at) // 2] if at else None)} ({len(at)} of "
+                     f"{len(item['runs'])} runs got there) | "
+                     f"{_fmt(median_of(item['stats'], 'steps_per_second'), '{:,.0f}')} |")
+    met = {True: "met", False: "missed", None: "not measured"}
+    reference = check["reference_at_steps"]
+    lines += ["", f"Targets: above the peer's mean return at the budget: "
+                  f"{met[check['above_peer']]}; after {steps} env steps at least "
+                  f"{_fmt(reference)} (the zoo's A2C): {met[check['reference_met']]}.", ""]
+    return lines
 
 
 def _behind(check: dict[str, Any]) -> str:
@@ -198,6 +334,15 @@ def _behind(check: dict[str, Any]) -> str:
 
 def _at_least(value: float | None, reference: float | None) -> bool:
     return value is not None and (reference is None or value >= reference)
+
+
+def _median_steps(runs: list[dict[str, Any]]) -> float | None:
+    import statistics
+
+    values = [run.get("summary", run).get("env_steps") for run in runs
+              if run.get("summary", run)]
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def _median_return(runs: list[dict[str, Any]]) -> float | None:
@@ -229,36 +374,46 @@ def render_section(envs: dict[str, dict[str, Any]]) -> str:
         # Judged again by the current rules, so that older results read the same way.
         check, source = verdict(entry), entry["source"]
         meta = source["meta"]
+        solvable = entry["target"] is not None
         lines += [f"### {env_id}", "",
                   f"- Command: `{meta['command']}` ({meta['date']}, {meta['cpu_count']} CPUs, "
                   f"{meta['seeds']} seed(s) per algorithm)",
-                  f"- Budget {entry['budget']:g} s; solved at a mean return of "
-                  f"{_fmt(entry['target'], '{:g}')} over the last 100 episodes",
-                  f"- Raw figures: [{source['json']}]({source['json']})", "",
-                  "| algorithm | solved | median s to solve | time ratio to the peer "
-                  "| median mean return at stop | median env steps/s |",
-                  "|---|---|---|---|---|---|"]
-        for algo, item in entry["algorithms"].items():
-            stats = item["stats"]
-            lines.append(
-                f"| {ALGO_NAMES.get(algo, algo)} | {stats['solved']}/{stats['runs']} | "
-                f"{_fmt(check['median_seconds'].get(algo))} | "
-                f"{_fmt(check['ratios'].get(algo), '{:.2f}x')} | "
-                f"{_fmt(_median_return(item['runs']))} | "
-                f"{_fmt(median_of(stats, 'steps_per_second'), '{:,.0f}')} |")
-        peer = entry.get("peer")
-        if peer:
-            stats = peer["stats"]
-            lines.append(f"| {peer['name']} | {stats['solved']}/{stats['runs']} | "
-                         f"{_fmt(check['peer_median_seconds'])} | 1.00x | "
-                         f"{_fmt(_median_return(peer['runs']))} | "
-                         f"{_fmt(median_of(stats, 'steps_per_second'), '{:,.0f}')} |")
-        lines += _throughput_lines(entry)
-        met = {True: "met", False: "missed"}
-        lines += ["", f"Targets: every run solved: {met[check['all_solved']]}; faster <= "
-                      f"{FASTER_TARGET}x: {met[check['faster_met']] if peer else 'no peer'}; "
-                      f"slower <= {SLOWER_TARGET}x: "
-                      f"{met[check['slower_met']] if peer else 'no peer'}{_behind(check)}.", ""]
+                  f"- Budget {entry['budget']:g} s; "
+                  + (f"solved at a mean return of {_fmt(entry['target'], '{:g}')} over the "
+                     "last 100 episodes" if solvable else "no threshold: compared by mean "
+                     "return over the last 100 episodes"),
+                  f"- Raw figures: [{source['json']}]({source['json']})", ""]
+        if not solvable:
+            lines += _return_lines(entry, check)
+        else:
+            lines += ["| algorithm | solved | median s to solve | time ratio to the peer "
+                      "| median env steps to solve | steps ratio to the peer "
+                      "| median mean return at stop | median env steps/s |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for algo, item in entry["algorithms"].items():
+                stats = item["stats"]
+                lines.append(
+                    f"| {ALGO_NAMES.get(algo, algo)} | {stats['solved']}/{stats['runs']} | "
+                    f"{_fmt(check['median_seconds'].get(algo))} | "
+                    f"{_fmt(check['ratios'].get(algo), '{:.2f}x')} | "
+                    f"{_fmt(check['median_steps'].get(algo), '{:,.0f}')} | "
+                    f"{_fmt(check['step_ratios'].get(algo), '{:.2f}x')} | "
+                    f"{_fmt(_median_return(item['runs']))} | "
+                    f"{_fmt(median_of(stats, 'steps_per_second'), '{:,.0f}')} |")
+            peer = entry.get("peer")
+            if peer:
+                stats = peer["stats"]
+                lines.append(f"| {peer['name']} | {stats['solved']}/{stats['runs']} | "
+                             f"{_fmt(check['peer_median_seconds'])} | 1.00x | "
+                             f"{_fmt(check['peer_median_steps'], '{:,.0f}')} | 1.00x | "
+                             f"{_fmt(_median_return(peer['runs']))} | "
+                             f"{_fmt(median_of(stats, 'steps_per_second'), '{:,.0f}')} |")
+            lines += _throughput_lines(entry)
+            met = {True: "met", False: "missed"}
+            lines += ["", f"Targets: every run solved: {met[check['all_solved']]}; faster <= "
+                          f"{FASTER_TARGET}x: {met[check['faster_met']] if peer else 'no peer'}; "
+                          f"slower <= {SLOWER_TARGET}x: "
+                          f"{met[check['slower_met']] if peer else 'no peer'}{_behind(check)}.", ""]
         if entry.get("curves"):
             lines += [f"![{env_id} learning curves]({entry['curves']})", ""]
     lines.append(SECTION_END)
@@ -360,8 +515,16 @@ def _draw_curves(env_id: str, entry: dict[str, Any], out: pathlib.Path,
         return None
     path = results_dir / f"{stamp}-{_slug(env_id)}-curves.png"
     peer = entry.get("peer")
-    # The peer prints summaries only: its solved runs are drawn as a marker at the target.
-    solved = [run for run in peer["runs"] if run.get("solved")] if peer else []
+    peer_logs = []
+    for run in (peer or {}).get("runs", []):
+        if run.get("logdir"):  # measured here, with its episodes
+            with contextlib.suppress(UserInputError):
+                peer_logs.append(plotting.read_episodes(out / run["logdir"]))
+    if peer_logs:
+        groups[peer["name"]] = peer_logs
+    # A peer known by its summaries only: its solved runs are a marker at the target.
+    solved = ([run for run in peer["runs"] if run.get("solved")]
+              if peer and not peer_logs else [])
     plotting.plot_curves(groups, path, threshold=entry["target"],
                          reference=(peer["name"], solved) if solved else None,
                          title=f"{env_id}: budget {entry['budget']:g} s",

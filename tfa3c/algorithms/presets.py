@@ -38,28 +38,34 @@ A3C_CONTINUOUS: Preset = Preset({
     "encoder": "mlp", "hidden_sizes": (64, 64), "learning_rate": 5e-4,
     "normalize_observations": False})
 
-# GA3C's RMSprop 1e-2 (the tutorial's, for discrete actions) left the Gaussian policy of
-# seeds 0 and 2 at a mean of -1,200 after 100 s and took 139-152 s on the others; 3e-3
-# solved seeds 0-2 in 7-9 s. GA3C's encoder is the MLP already.
-GA3C_CONTINUOUS: Preset = Preset({"hidden_sizes": (64, 64), "learning_rate": 3e-3})
+# The continuous-control settings of rl-baselines3-zoo's A2C (RMSprop 7e-4, gradients
+# clipped to 0.5, GAE lambda 0.9, which is V-trace's lambda here, no entropy bonus) on
+# GA3C's two relu layers of 64. LunarLanderContinuous-v3 (seed 0, 300 s): solved in 179 s,
+# where the earlier RMSprop 3e-3 with the entropy bonus rose to about 150 with V-trace and
+# did not solve, and without V-trace reached 178 and fell to -138 (the collapse); 3e-4 rose
+# more slowly (120 at 300 s). Pendulum-v1 (seeds 0-1): 15-16 s against 9-17 s.
+# (benchmarks/plans/continuous.json; RESULTS.md, "Choosing the defaults".)
+GA3C_CONTINUOUS: Preset = Preset({
+    "hidden_sizes": (64, 64), "learning_rate": 7e-4, "clip_norm": 0.5, "gae_lambda": 0.9,
+    "entropy_coef": 0.0})
 
 # The A3C paper's Atari settings: its convolutional network, 5-step returns, rewards
-# clipped to their sign (so no reward normalization), an entropy bonus of 0.01, and
-# gradients clipped to a global norm of 40. The frames are scaled inside the network
+# clipped to their sign (so no reward normalization), raw advantages, an entropy bonus of
+# 0.01, and gradients clipped to a global norm of 40. The frames are scaled inside the network
 # (no observation statistics).
 A3C_PIXELS: Preset = Preset({
     "encoder": "cnn", "n_steps": 5, "envs_per_update": 16, "learning_rate": 5e-4,
     "adam_epsilon": 1e-5, "entropy_coef": 0.01, "gae_lambda": 1.0, "clip_rewards": True,
-    "normalize_rewards": False, "normalize_observations": False, "lstm_units": 256})
+    "normalize_rewards": False, "normalize_observations": False, "lstm_units": 256,
+    "normalize_advantages": False})
 
 # GA3C on common tuned A2C settings (RMSprop 7e-4, epsilon 1e-5, value weight
 # 0.25, gradients clipped to 0.5 on the mean loss): one optimizer step per agent rollout
-# (the default 16 games per agent x 5 steps, a batch of 80), two agents; no
-# epsilon schedule (the policy's sampling explores). The entropy bonus, 0.01, is GA3C's
-# default already.
+# (the default 16 games per agent x 5 steps, a batch of 80), two agents. The entropy
+# bonus, 0.01, is GA3C's default already, and so is sampling without an epsilon schedule.
 GA3C_PIXELS: Preset = Preset({
     "encoder": "cnn", "n_steps": 5, "learning_rate": 7e-4, "rms_epsilon": 1e-5,
-    "value_coef": 0.25, "clip_norm": 0.5, "exploration": False, "clip_rewards": True,
+    "value_coef": 0.25, "clip_norm": 0.5, "clip_rewards": True,
     "normalize_rewards": False, "agents": 2, "min_batch": 80, "max_batch": 80,
     "lstm_units": 256})
 
