@@ -129,8 +129,7 @@ def report(rows: list[dict], args: argparse.Namespace, algos: list[str],
                        if name not in ("out",))
     lines = [
         f"<!-- {section_name(args)}:start -->",
-        f"## Behaviour kept through the core restructuring ({args.algos}, seeds from "
-        f"{args.first_seed})",
+        f"## Behaviour against {args.baseline} ({args.algos}, seeds from {args.first_seed})",
         "",
         f"`python benchmarks/behaviour_kept.py {options}` ({datetime.date.today()}, "
         f"{platform.node()}, {os.cpu_count()} CPUs, {seconds / 60:.0f} min). Runs of this "
