@@ -199,7 +199,9 @@ def test_one_forward_pass_answers_several_agents(tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("ga3c") / "run"
-    algorithm = GA3C(GA3CConfig(max_steps=60_000, seed=1, progress_bar="none",
+    # 120k steps: by then the mean return is 270-420 here (at 60k it was 180-250, and
+    # once 87 on a loaded CI machine), well clear of the test's 100.
+    algorithm = GA3C(GA3CConfig(max_steps=120_000, seed=1, progress_bar="none",
                                 logdir=str(logdir)))
     summary = algorithm.learn()
     return algorithm, summary, live_ga3c_threads()
@@ -208,7 +210,7 @@ def trained(tmp_path_factory):
 def test_learns_cartpole_well_above_random(trained):
     algorithm, summary, _ = trained
     assert summary["algo"] == "ga3c"
-    assert summary["env_steps"] >= 60_000 or summary["solved"]
+    assert summary["env_steps"] >= 120_000 or summary["solved"]
     # A random policy averages about 22.
     assert summary["mean_return_100"] > 100, summary
     assert algorithm.policy_version > 100
