@@ -136,16 +136,11 @@ class Learner:
         config = self.config
         log_rhos = (tf.stop_gradient(distributions.log_prob(self.spec, logits, actions))
                     - behaviour_log_probs)
-        measured = vtrace(log_rhos, rewards, values, next_values, terminated, truncated,
-                          config.gamma, config.rho_bar, config.c_bar, config.gae_lambda)
-        if config.correction == "vtrace":
-            return measured
-        # As if the agents had acted on the current weights; the weights are still
-        # measured, for the log.
-        uncorrected = vtrace(tf.zeros_like(log_rhos), rewards, values, next_values,
-                             terminated, truncated, config.gamma,
-                             trace_lambda=config.gae_lambda)
-        return uncorrected._replace(importance_weights=measured.importance_weights)
+        # Without the correction the targets are n-step returns as if the agents had
+        # acted on the current weights; the weights are still measured, for the log.
+        return vtrace(log_rhos, rewards, values, next_values, terminated, truncated,
+                      config.gamma, config.rho_bar, config.c_bar, config.gae_lambda,
+                      correct=config.correction == "vtrace")
 
     def _replica_step(self, observations, actions, behaviour_log_probs, rewards, next_values,
                       terminated, truncated, episode_starts, initial_states):

@@ -49,7 +49,7 @@ class VTrace(NamedTuple):
 def vtrace(log_rhos: tf.Tensor, rewards: tf.Tensor, values: tf.Tensor,
            next_values: tf.Tensor, terminated: tf.Tensor, truncated: tf.Tensor,
            gamma: float, rho_bar: float = 1.0, c_bar: float = 1.0,
-           trace_lambda: float = 1.0) -> VTrace:
+           trace_lambda: float = 1.0, correct: bool = True) -> VTrace:
     """V-trace targets and advantages of a batch of sequences (batch-major).
 
     Nothing here is differentiated: the results are constants of the loss.
@@ -67,6 +67,9 @@ def vtrace(log_rhos: tf.Tensor, rewards: tf.Tensor, values: tf.Tensor,
             gradient (the fixed point's policy; IMPALA's rho-bar).
         c_bar: truncation of the trace (how far corrections reach; IMPALA's c-bar).
         trace_lambda: lambda, a further discount of the trace (1: none).
+        correct: False computes the targets with weights of 1, untruncated (no
+            correction: n-step returns, or GAE's with lambda < 1), and still reports
+            the measured weights.
     """
     log_rhos, rewards, values, next_values = (
         tf.stop_gradient(tf.cast(x, tf.float32))
@@ -84,9 +87,12 @@ def vtrace(log_rhos: tf.Tensor, rewards: tf.Tensor, values: tf.Tensor,
         shifted = tf.concat([per_step[:, 1:], zeros[:, :1]], axis=1)
         return tf.where(ends, bootstraps, shifted)
 
-    rhos = tf.exp(log_rhos)
-    clipped_rhos = tf.minimum(rho_bar, rhos)
-    cs = trace_lambda * tf.minimum(c_bar, rhos)
+    if correct:
+        rhos = tf.exp(log_rhos)
+        clipped_rhos, cs = tf.minimum(rho_bar, rhos), trace_lambda * tf.minimum(c_bar, rhos)
+    else:  # no truncation level applies either
+        clipped_rhos = tf.ones_like(log_rhos)
+        cs = trace_lambda * clipped_rhos
     deltas = clipped_rhos * (rewards + gamma * ahead(values) - values)
     decays = tf.where(ends, zeros, gamma * cs)
 
