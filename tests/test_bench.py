@@ -431,9 +431,17 @@ def test_bench_refuses_an_environment_nothing_can_solve(tmp_path, monkeypatch):
     with pytest.raises(UserInputError, match="Acrobot-v1 has no reward_threshold"):
         bench.run(bench_args(tmp_path, "--env", "Acrobot-v1"))
     monkeypatch.undo()
-    with pytest.raises(UserInputError, match=r"the peer has settings for .* only"):
+    with pytest.raises(UserInputError, match=r"the peer has settings for .* MuJoCo task only"):
         bench.run(bench_args(tmp_path, "--env", "examples.corridor:Corridor-v0", "--run-peer"))
     assert not (tmp_path / "o").exists()
+
+
+def test_the_peer_covers_its_own_envs_ale_games_and_mujoco_tasks():
+    assert bench.peer_supports("Acrobot-v1")
+    assert bench.peer_supports("ALE/Breakout-v5")
+    assert bench.peer_supports("InvertedPendulum-v5")  # the zoo's mujoco-defaults
+    assert not bench.peer_supports("FrozenLake-v1")
+    assert not bench.peer_supports("examples.corridor:Corridor-v0")
 
 
 def suite_entry(times, peer_times, budget=100.0, returns=None):

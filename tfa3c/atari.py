@@ -182,3 +182,64 @@ class AtariGame:
     def close(self) -> None:
         """Stops the game's thread."""
         self.env.close()
+
+
+class _FireOnReset(gym.Wrapper):
+    """Presses FIRE after each reset, as `AtariVectorEnv`'s `use_fire_reset` does."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.fire = env.unwrapped.get_action_meanings().index("FIRE")
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        observation, _, terminated, truncated, info = self.env.step(self.fire)
+        if terminated or truncated:
+            observation, info = self.env.reset(**kwargs)
+        return observation, info
+
+
+def make_rendered_game(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """One game on gymnasium's `AtariEnv` that renders RGB frames, for videos.
+
+    `AtariVectorEnv` renders nothing, so `tfa3c play --video` plays on ale-py's single
+    environment with gymnasium's `AtariPreprocessing` and `FrameStackObservation` set to
+    the same preprocessing: the policy sees the frames it was trained on, and
+    `render()` returns the game's own colour screen.
+
+    Raises:
+        EnvironmentSpecError: ale-py is missing, the game is unknown, or a preprocessing
+            option gymnasium's wrappers cannot reproduce (no max-pooling, colour frames).
+    """
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+    options = preprocessing(env_kwargs)
+    if not (options["maxpool"] and options["grayscale"]):
+        raise EnvironmentSpecError(
+            f"videos of {env_id} need the default maxpool=True and grayscale=True "
+            f"(gymnasium's AtariPreprocessing has no other); got {json.dumps(env_kwargs)}")
+    try:
+        import ale_py
+
+        gym.register_envs(ale_py)
+        game = gym.make(
+            env_id, frameskip=1, render_mode="rgb_array",
+            repeat_action_probability=options["repeat_action_probability"],
+            full_action_space=options.get("full_action_space", False),
+            max_num_frames_per_episode=options.get("max_num_frames_per_episode", 108_000))
+    except Exception as error:  # ale-py missing, an unknown ROM
+        raise EnvironmentSpecError(
+            f"Atari game {env_id!r} could not be made for a video: {first_line(error)}; "
+            "allowed: ALE/<Game>-v5 for the games ale-py ships") from None
+    env = AtariPreprocessing(game, noop_max=options["noop_max"],
+                             frame_skip=options["frameskip"],
+                             screen_size=(options["img_width"], options["img_height"]),
+                             terminal_on_life_loss=options["episodic_life"])
+    if options["use_fire_reset"] and "FIRE" in game.unwrapped.get_action_meanings():
+        env = _FireOnReset(env)
+    stacked = FrameStackObservation(env, options["stack_num"])
+    # One rendered frame per agent step: at this rate the video keeps the console's speed
+    # (60 frames per second; ale-py's metadata says 30).
+    stacked.metadata = {**game.metadata,
+                        "render_fps": max(1, round(60 / options["frameskip"]))}
+    return stacked

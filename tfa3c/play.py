@@ -6,6 +6,12 @@ through its signatures, exactly as a serving client would: `get_initial_state` t
 `action` with the state carried from step to step for recurrent policies. Actions are
 greedy unless `--stochastic`; episode i is seeded with `--seed` + i.
 
+`--video DIR` records every episode to an MP4 file in DIR through gymnasium's
+`RecordVideo` (moviepy: `pip install "tfa3c[video]"`), for any environment with an
+`rgb_array` render mode. Atari games are then played on ale-py's single environment with
+gymnasium's preprocessing set to the training's (`atari.make_rendered_game`), so that the
+video shows the game's own screen.
+
 The last line printed is a JSON object:
 `{"mean_return": ..., "std_return": ..., "min_return": ..., "max_return": ..., "episodes": N}`.
 """
@@ -44,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "probable one")
     parser.add_argument("--render", action="store_true",
                         help="show the episodes in a window (needs a display)")
+    parser.add_argument("--video", default=None, metavar="DIR",
+                        help="record each episode to an MP4 file in DIR (needs moviepy: "
+                             "pip install \"tfa3c[video]\")")
 
 
 def _is_saved_model(path: str) -> bool:
@@ -173,12 +182,28 @@ def _check_display() -> None:
                              "WAYLAND_DISPLAY is set; run without --render")
 
 
+def _check_video(folder: str, render: bool) -> None:
+    """Refuses `--video` without moviepy, beside `--render`, or onto a file."""
+    import importlib.util
+
+    if render:
+        raise UserInputError("--video and --render cannot be used together: a video records "
+                             "rgb_array frames, a window needs human rendering; pick one")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UserInputError(f"--video {folder!r} is a file; give a folder for the videos")
+    missing = [name for name in ("moviepy", "cv2") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserInputError(f"--video needs {' and '.join(missing)}: "
+                             'pip install "tfa3c[video]"')
+
+
 def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = False,
-                      env_kwargs: list[str] | None = None):
+                      env_kwargs: list[str] | None = None, video: bool = False):
     """Makes `env_id` (default: the policy's) and checks its spaces fit the policy.
 
     `env_kwargs` are `KEY=VALUE` items (`--env-kwargs`); without them the policy's own
-    environment is made with the keyword arguments recorded at export.
+    environment is made with the keyword arguments recorded at export. With `video` the
+    environment renders `rgb_array` frames.
 
     Raises:
         UserInputError: unknown id, unsupported spaces, spaces the policy does not fit,
@@ -218,9 +243,24 @@ def make_matching_env(policy: LoadedPolicy, env_id: str | None, render: bool = F
             f"policy expects {described(policy.observation_shape)} and {expected} (it was "
             f"trained on {policy.metadata['env_id']}); pick a matching --env")
     if spec.atari:
-        return atari.AtariGame(env_id, env_kwargs)
-    return make_env(env_id, env_kwargs=env_kwargs,
-                    **({"render_mode": "human"} if render else {}))
+        return (atari.make_rendered_game(env_id, env_kwargs) if video
+                else atari.AtariGame(env_id, env_kwargs))
+    mode = "human" if render else "rgb_array" if video else None
+    env = make_env(env_id, env_kwargs=env_kwargs, **({"render_mode": mode} if mode else {}))
+    if video and env.render_mode != "rgb_array":
+        env.close()
+        raise UserInputError(f"--video needs an environment that renders rgb_array frames; "
+                             f"{env_id} offers {env.metadata.get('render_modes') or 'none'}")
+    return env
+
+
+def record_videos(env, folder: str, env_id: str):
+    """`env` with every episode recorded to `folder/<env>-episode-<i>.mp4`, at its frame rate."""
+    from gymnasium.wrappers import RecordVideo
+
+    fps = env.metadata.get("render_fps") or 30
+    prefix = env_id.replace("/", "_").replace(":", "_")
+    return RecordVideo(env, folder, episode_trigger=lambda _: True, name_prefix=prefix, fps=fps)
 
 
 def play_episodes(policy: LoadedPolicy, env, episodes: int, seed: int = 0,
@@ -278,11 +318,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"invalid --episodes {args.episodes}: must be >= 1")
     if args.seed < 0:
         raise UserInputError(f"invalid --seed {args.seed}: must be >= 0")
+    if args.video is not None:
+        _check_video(args.video, args.render)
     if args.render:
         _check_display()  # before the (slow) TensorFlow import
     policy = load_policy(args.path)
-    env = make_matching_env(policy, args.env_id, args.render, args.env_kwargs)
+    env = make_matching_env(policy, args.env_id, args.render, args.env_kwargs,
+                            video=args.video is not None)
     env_id = env.spec.id if env.spec is not None else args.env_id
+    if args.video is not None:
+        env = record_videos(env, args.video, env_id)
     print(f"policy {policy.path} ({policy.metadata.get('algorithm', '?')}, trained "
           f"{policy.metadata.get('env_steps', '?')} env steps on {policy.metadata['env_id']}); "
           f"playing {env_id}", flush=True)
@@ -297,5 +342,7 @@ def run(args: argparse.Namespace) -> int:
         env.close()
     for episode, value in enumerate(returns):
         print(f"episode {episode + 1} (seed {args.seed + episode}): return {value:g}")
+    if args.video is not None:
+        print(f"videos: {args.video}", flush=True)
     print(json.dumps(summarize(returns)), flush=True)
     return 0

@@ -442,6 +442,9 @@ def run_serving_latency(root: pathlib.Path, timeout: float = 300.0) -> dict[str,
 # The command -------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `benchmarks/run.py`."""
+    from measuring.suite import BUDGETS, DEFAULT_BUDGET
+
+    budgets = ", ".join(f"{env_id} {seconds:g} s" for env_id, seconds in BUDGETS.items())
     parser.description = ("Benchmark A3C and GA3C on CartPole-v1 (each seed its own subprocess) "
                           "against a peer; write results JSON, curves, scaling and RESULTS.md.")
     parser.add_argument("--seeds", type=int, default=None,
@@ -480,10 +483,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(Pendulum-v1: -200)")
     parser.add_argument("--suite", nargs="?", const="all", default=None, metavar="ENVS",
                         help="both algorithms and the peer on each environment, each with its "
-                             "budget (CartPole-v1 60 s, Acrobot-v1 180 s, LunarLander-v3 600 s, "
-                             "Pendulum-v1 600 s, LunarLanderContinuous-v3 1200 s; --max-seconds "
-                             "overrides); ENVS: a comma-separated subset (default: all); writes "
-                             "the Environments section of RESULTS.md only")
+                             f"budget ({budgets}; any other id {DEFAULT_BUDGET:g} s; "
+                             "--max-seconds overrides); ENVS: a comma-separated subset "
+                             "(default: all but Atari); writes the Environments section of "
+                             "RESULTS.md only")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 1 seed, a few seconds per run, one scaling point "
                              "per algorithm")
@@ -777,9 +780,29 @@ def _check_env(env_id: str, run_peer: bool) -> None:
         raise UserInputError(f"{env_id} has no reward_threshold, so no run could count as "
                              "solved; benchmark an environment that has one, or one of "
                              f"{', '.join(PRESET_TARGETS)}")
-    if run_peer and env_id not in PEER_ENVS:
-        raise UserInputError(f"--run-peer: the peer has settings for {', '.join(PEER_ENVS)} "
-                             f"only, not {env_id}; measure it yourself and pass --peer FILE")
+    if run_peer and not peer_supports(env_id):
+        raise UserInputError(f"--run-peer: the peer has settings for {', '.join(PEER_ENVS)}, "
+                             f"any ALE game and any gymnasium MuJoCo task only, not {env_id}; "
+                             "measure it yourself and pass --peer FILE")
+
+
+def peer_supports(env_id: str) -> bool:
+    """Whether ../shared/peers/sb3_a2c.sh has settings for `env_id`.
+
+    The zoo's own environments, every ALE game (its Atari block) and every gymnasium
+    MuJoCo task (its mujoco-defaults).
+    """
+    import gymnasium as gym
+
+    from tfa3c import atari
+
+    if env_id in PEER_ENVS or atari.is_atari(env_id):
+        return True
+    try:
+        entry_point = gym.spec(env_id).entry_point
+    except (gym.error.Error, ImportError):
+        return False
+    return "gymnasium.envs.mujoco" in str(entry_point)
 
 
 def _suite_envs(args: argparse.Namespace) -> list[str]:
