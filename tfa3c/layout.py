@@ -14,6 +14,7 @@ import re
 RUN_CONFIG = "config.json"  # {"algo": ..., "config": {...the run's config fields...}}
 EPISODES_CSV = "episodes.csv"
 CSV_FIELDS = ("wall_time", "env_steps", "return", "length")
+ADJUSTMENTS_CSV = "adjustments.csv"  # GA3C's dynamic adjustment: each change, its effect
 CHECKPOINT_FOLDER = "checkpoints"
 NETWORK_FILE = "network.json"  # in CHECKPOINT_FOLDER: the network's Keras config
 

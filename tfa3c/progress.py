@@ -84,6 +84,15 @@ class ProgressReporter:
         line = format_progress(env_steps, episodes, mean_return, steps_per_second, extras)
         print(line, file=self._stream or sys.stdout, flush=True)
 
+    def message(self, text: str) -> None:
+        """Prints `text` on a line of its own (above the bar, if there is one)."""
+        if self.mode == "none":
+            return
+        if self._bar is not None:
+            self._bar.write(text, file=self._stream or sys.stderr)
+            return
+        print(text, file=self._stream or sys.stdout, flush=True)
+
     def close(self) -> None:
         """Closes the bar, if any."""
         if self._bar is not None:

@@ -610,6 +610,13 @@ class GA3CHosting(OptionGroup):
         predictors: Predictor threads.
         trainers: Trainer threads.
         max_prediction_batch: Most observations a predictor answers in one forward pass.
+        dynamic_adjustment: Adjust the numbers of agents, predictors and trainers while
+            the run goes, toward the most env steps/s (`tfa3c.algorithms.adjustment`),
+            each between 1 and twice its given number (predictors and trainers up to 2
+            at least). Each change and its measured effect is printed and written to
+            `adjustments.csv` in the run folder; the search settles when no neighbour is
+            faster.
+        adjustment_seconds: How long each measurement of the dynamic adjustment lasts.
         devices: Devices for the trainer's `tf.distribute` strategy, e.g.
             ("/gpu:0", "/gpu:1"); None picks every visible GPU, else the CPU.
     """
@@ -621,6 +628,11 @@ class GA3CHosting(OptionGroup):
     predictors: int = option(1, "predictor threads")
     trainers: int = option(1, "trainer threads")
     max_prediction_batch: int = option(256, "largest prediction batch")
+    dynamic_adjustment: bool = option(
+        False, "adjust the numbers of agents, predictors and trainers while training, "
+        "toward the most env steps/s (each up to twice its number)")
+    adjustment_seconds: float = option(10.0, "seconds per measurement of the dynamic "
+                                             "adjustment")
     devices: tuple[str, ...] | None = option(
         None, "trainer devices, comma separated, e.g. /gpu:0,/gpu:1",
         unset="every GPU, else the CPU")
@@ -629,6 +641,8 @@ class GA3CHosting(OptionGroup):
         super().validate()
         _check_positive_ints(self, "agents", "envs_per_agent", "predictors", "trainers",
                              "max_prediction_batch")
+        _check(self.adjustment_seconds > 0, "adjustment_seconds", self.adjustment_seconds,
+               "> 0")
         _check(self.devices is None or len(self.devices) >= 1, "devices", self.devices,
                "a non-empty list of device names, e.g. /gpu:0,/gpu:1")
 

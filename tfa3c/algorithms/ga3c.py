@@ -21,6 +21,7 @@ per forward pass).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -30,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfa3c.algorithms.adjustment import Adjuster, Change
 from tfa3c.algorithms.config import GA3CConfig
 from tfa3c.algorithms.losses import actor_critic_loss
 from tfa3c.algorithms.rollouts import Rollout, Sequences
@@ -37,6 +39,7 @@ from tfa3c.algorithms.training import AsyncAlgorithm
 from tfa3c.algorithms.vtrace import vtrace
 from tfa3c.envs import EnvironmentGroup, make_group
 from tfa3c.hosting.roles import Role, RoleSpec
+from tfa3c.layout import ADJUSTMENTS_CSV
 from tfa3c.policies import distributions
 from tfa3c.policies.actor_critic import build_policy, split_state
 from tfa3c.policies.distributions import CATEGORICAL
@@ -52,6 +55,7 @@ _TRAINING_QUEUE_ROLLOUTS = 4  # rollouts waiting per agent before agents wait fo
 # interpreter lock, so the others are usually about to ask: waiting halved the
 # predictor's CPU time per environment step (13-17 µs to 8-10 µs here).
 _BATCH_WAIT_SECONDS = 0.001
+_PARK_SECONDS = 0.05  # how often a role the dynamic adjustment left out looks again
 
 
 def epsilon_at(config: GA3CConfig, frames: int) -> float:
@@ -343,6 +347,14 @@ class GA3CAgent:
         self.rollout = Rollout.empty(self.config.n_steps, self.envs.observations,
                                      self.action_spec, self.states)
 
+    def restart_rollout(self) -> None:
+        """Drops the unfinished rollout and starts a new one from the current step.
+
+        For an agent the dynamic adjustment paused: the steps it took before the pause
+        are many updates old, too stale to be worth training on.
+        """
+        self._new_rollout()
+
     def request(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The observations the next prediction is for, and their recurrent states.
 
@@ -477,12 +489,22 @@ class GA3C(AsyncAlgorithm):
         config = self.resolve_config(config, overrides)
         self.policy_version = 0  # training updates applied so far
         self._version_lock = threading.Lock()
+        # How many of each role work now; the dynamic adjustment replaces the dict whole
+        # (one assignment: the roles read it without a lock). The roles beyond these, up
+        # to `limits`, are started too and wait.
+        self.active = {"agents": config.agents, "predictors": config.predictors,
+                       "trainers": config.trainers}
+        self.limits = ({"agents": 2 * config.agents,
+                        "predictors": max(2, 2 * config.predictors),
+                        "trainers": max(2, 2 * config.trainers)}
+                       if config.dynamic_adjustment else dict(self.active))
+        self.adjuster: Adjuster | None = None
         self.prediction_queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.response_queues = [queue.SimpleQueue() for _ in range(config.agents)]
+        self.response_queues = [queue.SimpleQueue() for _ in range(self.limits["agents"])]
         self.training_queue: queue.Queue = queue.Queue(
-            maxsize=_TRAINING_QUEUE_ROLLOUTS * config.agents)
-        self.predictor_counters = [_Counters() for _ in range(config.predictors)]
-        self.trainer_counters = [_Counters() for _ in range(config.trainers)]
+            maxsize=_TRAINING_QUEUE_ROLLOUTS * self.limits["agents"])
+        self.predictor_counters = [_Counters() for _ in range(self.limits["predictors"])]
+        self.trainer_counters = [_Counters() for _ in range(self.limits["trainers"])]
         self._last_totals: dict[str, float] = {}
         self.batch_wait = _BATCH_WAIT_SECONDS
         super().__init__(config)
@@ -504,18 +526,27 @@ class GA3C(AsyncAlgorithm):
         # An agent runs no network: in a process of its own TensorFlow gets one thread.
         return [RoleSpec(f"ga3c-agent-{index}", "tfa3c.algorithms.ga3c:GA3CAgent",
                          (index, self.config, self.model.state_size), tf_threads=1)
-                for index in range(self.config.agents)]
+                for index in range(self.limits["agents"])]
 
     def _start_threads(self) -> None:
-        for index in range(self.config.trainers):
+        for index in range(self.limits["trainers"]):
             self.supervisor.start(f"ga3c-trainer-{index}",
                                   lambda index=index: self._run_trainer(index))
-        for index in range(self.config.predictors):
+        for index in range(self.limits["predictors"]):
             self.supervisor.start(f"ga3c-predictor-{index}",
                                   lambda index=index: self._run_predictor(index))
         for index, role in enumerate(self.roles):  # a thread here drives each agent
             self.supervisor.start(role.name,
                                   lambda index=index, role=role: self._drive_agent(index, role))
+        if self.config.dynamic_adjustment:
+            self.supervisor.start("ga3c-adjustment", self._run_adjustment)
+
+    def _parked(self, kind: str, index: int) -> bool:
+        """Whether role `index` of `kind` is left out now; if so, waits a moment first."""
+        if index < self.active[kind]:
+            return False
+        self.stop_event.wait(_PARK_SECONDS)
+        return True
 
     def _get(self, source, block: bool = True):
         """The next item of `source`, or None once the stop event is set."""
@@ -533,7 +564,14 @@ class GA3C(AsyncAlgorithm):
         statistics, config = self.statistics, self.config
         requests, responses = self.prediction_queue, self.response_queues[index]
         observations, states = role.call("request")
+        paused = False
         while not self.stop_event.is_set():
+            if self._parked("agents", index):
+                paused = True
+                continue
+            if paused:
+                role.call("restart_rollout")
+                paused = False
             requests.put((index, observations, states))
             response = self._get(responses)
             if response is None:
@@ -564,8 +602,11 @@ class GA3C(AsyncAlgorithm):
         limit = self.config.max_prediction_batch
         requests, responses = self.prediction_queue, self.response_queues
         held = None  # a request that did not fit into the previous batch
-        full = -(-self.config.agents // self.config.predictors)  # requests in a full batch
         while not self.stop_event.is_set():
+            if held is None and self._parked("predictors", index):
+                continue
+            active = self.active
+            full = -(-active["agents"] // active["predictors"])  # requests in a full batch
             first = held if held is not None else self._get(requests)
             held = None
             if first is None:
@@ -617,6 +658,8 @@ class GA3C(AsyncAlgorithm):
         counters = self.trainer_counters[index]
         min_batch, max_batch = self.config.min_batch, self.config.max_batch
         while not self.stop_event.is_set():
+            if self._parked("trainers", index):
+                continue
             batch: list[Sequences] = []
             size = 0
             while size < min_batch:
@@ -654,6 +697,46 @@ class GA3C(AsyncAlgorithm):
             counters.importance_sum += metrics["importance_weight"]
             counters.truncated_sum += metrics["truncated"]
 
+    # Dynamic adjustment ----------------------------------------------------------------
+    def _run_adjustment(self) -> None:
+        """Measures env steps/s over each window and applies the counts `Adjuster` returns.
+
+        The first window is a warm-up (the functions trace, the queues fill), and the
+        first second after each change is not measured, for the same reason.
+        """
+        window = self.config.adjustment_seconds
+        self.adjuster = adjuster = Adjuster(self.active, self.limits)
+        if self.stop_event.wait(window):
+            return
+        while True:
+            if self.stop_event.wait(min(1.0, window / 5)):
+                return
+            steps, start = self.statistics.env_steps, time.perf_counter()
+            if self.stop_event.wait(window):
+                return
+            rate = (self.statistics.env_steps - steps) / (time.perf_counter() - start)
+            reported = len(adjuster.changes)
+            self.active = adjuster.next(rate)
+            for change in adjuster.changes[reported:]:
+                self._record_change(change)
+            if adjuster.settled:
+                counts = ", ".join(f"{name} {count}" for name, count in self.active.items())
+                self.recorder.note(f"dynamic adjustment settled: {counts}, "
+                                   f"{adjuster.rate:,.0f} env steps/s")
+                return
+
+    def _record_change(self, change: Change) -> None:
+        """Prints `change` and appends it to the run's `adjustments.csv`."""
+        self.recorder.note(f"dynamic adjustment: {change.describe()}")
+        path = os.path.join(self.logdir, ADJUSTMENTS_CSV)
+        new = not os.path.exists(path)
+        with open(path, "a", encoding="utf-8") as csv:
+            if new:
+                csv.write("seconds,env_steps,knob,before,after,rate_before,rate_after,kept\n")
+            csv.write(f"{self.statistics.elapsed():.1f},{self.statistics.env_steps},"
+                      f"{change.knob},{change.before},{change.after},"
+                      f"{change.rate_before:.1f},{change.rate_after:.1f},{int(change.kept)}\n")
+
     # Statistics ------------------------------------------------------------------------
     def _summary_extras(self, seconds: float) -> dict[str, float]:
         """Whole-run predictions/s, training steps/s, mean prediction batch, policy lag.
@@ -664,7 +747,9 @@ class GA3C(AsyncAlgorithm):
         passes = max(_total(self.predictor_counters, "forward_passes"), 1.0)
         predictions = _total(self.predictor_counters, "predictions")
         batches = max(_total(self.trainer_counters, "lag_batches"), 1.0)
+        counts = self.active if self.config.dynamic_adjustment else {}
         return {
+            **counts,
             "pps": round(predictions / seconds, 1),
             "tps": round(_total(self.trainer_counters, "training_steps") / seconds, 1),
             "prediction_batch": round(predictions / passes, 1),
@@ -705,4 +790,5 @@ class GA3C(AsyncAlgorithm):
             "policy_lag_max": float(lag_max),
             "importance_weight": deltas["importance_sum"] / batches,
             "truncated": deltas["truncated_sum"] / batches,
+            **(self.active if self.config.dynamic_adjustment else {}),
         }

@@ -96,6 +96,11 @@ class RunRecorder:
         self.reporter.update(steps, statistics.episodes, mean_return, steps_per_second, extras)
         self._last_log, self._last_steps = now, steps
 
+    def note(self, text: str) -> None:
+        """A line of its own among the progress lines (e.g. a dynamic adjustment's change)."""
+        if self.reporter is not None:
+            self.reporter.message(text)
+
     def checkpoint(self) -> str:
         """Writes the pending episodes to the CSV, then a checkpoint of the same moment."""
         episodes, counters = self.statistics.checkpoint_view()
