@@ -86,6 +86,7 @@ class Learner:
         strategy: where the training step runs.
         config: loss coefficients, clipping and the correction.
         sequence_length: steps per sequence (the rollout length).
+        jit_compile: compile the training step with XLA.
     """
 
     # `importance_weight`: the batch's mean importance weight pi/mu (untruncated);
@@ -96,7 +97,7 @@ class Learner:
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
                  strategy: tf.distribute.Strategy, config: GA3CConfig,
-                 sequence_length: int | None = None):
+                 sequence_length: int | None = None, jit_compile: bool = False):
         self.model = model
         self.optimizer = optimizer
         self.strategy = strategy
@@ -117,7 +118,7 @@ class Learner:
             per_step("behaviour_log_probs"), per_step("rewards"), per_step("next_values"),
             per_step("terminated"), per_step("truncated"), per_step("episode_starts"),
             tf.TensorSpec((None, self.state_width), tf.float32, name="initial_states"),
-        ]).get_concrete_function()  # traced now, once: the batch dimension is None
+        ], jit_compile=jit_compile).get_concrete_function()  # traced now, once
 
     def train(self, sequences: Sequences) -> dict[str, float]:
         """One optimizer step on a batch of sequences; returns its metrics (batch means)."""
@@ -230,10 +231,10 @@ class Predictor:
     `[mean, log_std]` for a Gaussian one. A
     recurrent policy's states travel with the observations (`[rows, 2 * units]`,
     `(h, c)` side by side; zero columns for a feed-forward policy) and come back
-    advanced by one step.
+    advanced by one step. `jit_compile` compiles the forward pass with XLA.
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, jit_compile: bool = False):
         self.model = model
         # Every observation an agent acts on passes through here once: the running
         # statistics are updated from these batches (predictor threads take turns).
@@ -261,7 +262,8 @@ class Predictor:
                 return outputs_of(observations, ())
 
         # Calling the concrete function skips argument binding.
-        self._forward = tf.function(forward, input_signature=signature).get_concrete_function()
+        self._forward = tf.function(forward, input_signature=signature,
+                                    jit_compile=jit_compile).get_concrete_function()
 
     def predict(self, observations: np.ndarray, states: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

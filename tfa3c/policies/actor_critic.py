@@ -169,7 +169,10 @@ class ActorCritic(keras.Model):
                                   cell_clip, name="torso", data_format=data_format)
         self.heads = ActorCriticHeads(self.action_spec.params_size if action_kind ==
                                       MULTI_CATEGORICAL else num_actions,
-                                      seed=seed, action_kind=action_kind, name="heads")
+                                      seed=seed, action_kind=action_kind, name="heads",
+                                      # float32 under a mixed precision policy too: the
+                                      # log-probabilities and values need its range
+                                      dtype="float32")
 
     @property
     def recurrent(self) -> bool:
