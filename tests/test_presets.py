@@ -53,16 +53,18 @@ def test_a3c_learning_rate_follows_the_action_kind_unless_given():
     assert cli.config_from_args("a3c", given).learning_rate == 1e-3
 
 
-def test_a3c_normalizes_observations_for_discrete_actions_only_unless_told():
+def test_observations_are_normalized_where_the_presets_say_unless_told():
     parser = cli.build_parser()
 
-    def normalizes(*options):
-        args = parser.parse_args(["train", "a3c", *options])
-        return cli.config_from_args("a3c", args).normalize_observations
+    def normalizes(algo, *options):
+        args = parser.parse_args(["train", algo, *options])
+        return cli.config_from_args(algo, args).normalize_observations
 
-    assert normalizes("--env", "CartPole-v1")
-    assert not normalizes("--env", "Pendulum-v1")
-    assert normalizes("--env", "Pendulum-v1", "--normalize-observations")
-    assert not normalizes("--env", "CartPole-v1", "--no-normalize-observations")
-    ga3c = parser.parse_args(["train", "ga3c", "--env", "CartPole-v1"])
-    assert not cli.config_from_args("ga3c", ga3c).normalize_observations
+    # A3C: always by default; GA3C: for continuous actions (MuJoCo-like observations).
+    assert normalizes("a3c", "--env", "CartPole-v1")
+    assert normalizes("a3c", "--env", "Pendulum-v1")
+    assert not normalizes("a3c", "--env", "Pendulum-v1", "--no-normalize-observations")
+    assert not normalizes("ga3c", "--env", "CartPole-v1")
+    assert normalizes("ga3c", "--env", "Pendulum-v1")
+    assert not normalizes("ga3c", "--env", "Pendulum-v1", "--no-normalize-observations")
+    assert normalizes("ga3c", "--env", "CartPole-v1", "--normalize-observations")
