@@ -334,10 +334,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         returns = play_episodes(policy, env, args.episodes, args.seed, args.stochastic)
     except Exception as error:
-        if not args.render:
+        if not (args.render or args.video is not None):
             raise
-        # A display that is set but unusable, or pygame missing, surfaces here.
-        raise UserInputError(f"--render failed: {first_line(error)}") from None
+        # A display that is set but unusable, or a renderer missing, surfaces here.
+        option = "--render" if args.render else "--video"
+        raise UserInputError(f"{option} failed: {first_line(error)}") from None
     finally:
         env.close()
     for episode, value in enumerate(returns):
