@@ -195,6 +195,46 @@ def test_one_forward_pass_answers_several_agents(tmp_path):
         assert version == 0
 
 
+def test_sequences_split_into_whole_sequences_in_order():
+    from tfa3c.algorithms.rollouts import Sequences
+
+    rows, steps = 7, 3
+    grid = np.arange(rows * steps, dtype=np.float32).reshape(rows, steps)
+    sequences = Sequences(
+        observations=grid[..., None], actions=grid.astype(np.int32), log_probs=grid,
+        rewards=grid, next_values=grid, terminated=grid, truncated=grid,
+        policy_versions=grid.astype(np.int64), episode_starts=grid,
+        initial_states=np.arange(rows * 2, dtype=np.float32).reshape(rows, 2))
+    groups = sequences.split(6)
+    assert [group.rewards.shape for group in groups] == [(2, 3)] * 3 + [(1, 3)]
+    joined = Sequences.concatenate(groups)
+    for name in ("observations", "rewards", "initial_states", "policy_versions"):
+        np.testing.assert_array_equal(getattr(joined, name), getattr(sequences, name))
+    assert [len(group) for group in sequences.split(2)] == [3] * 7  # never cut inside one
+    assert sequences.split(21) == [sequences]
+
+
+def test_a_wide_rollout_trains_in_groups_of_its_sequences(tmp_path):
+    # 8 games x 5 steps = 40 experiences per rollout; updates of at most 10 take two
+    # whole 5-step sequences each, four updates per rollout.
+    algorithm = GA3C(small_config(tmp_path, agents=1, envs_per_agent=8, n_steps=5,
+                                  min_batch=10, max_batch=10, max_steps=2_000))
+    shapes = []
+    train = algorithm.learner.train
+
+    def recording(sequences):
+        shapes.append(sequences.rewards.shape)
+        return train(sequences)
+
+    algorithm.learner.train = recording
+    summary = algorithm.learn()
+    assert summary["env_steps"] >= 2_000
+    assert len(shapes) >= 40
+    assert set(shapes) == {(2, 5)}
+    # later groups of one rollout were predicted by an older policy than they train on
+    assert algorithm.policy_version == len(shapes)
+
+
 # A short training run, shared by the tests below ------------------------------------------
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

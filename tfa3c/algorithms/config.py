@@ -521,9 +521,10 @@ class GA3CLearning(OptionGroup):
         n_steps: Steps of experience per environment in one n-step return.
         min_batch: Experiences a trainer gathers before one training step.
         max_batch: Most experiences one training step takes: beyond `min_batch`, a
-            trainer also takes what else is waiting, up to this many (whole rollouts,
-            so a batch may pass it by less than one rollout). Fewer experiences per
-            step mean more optimizer steps per experience.
+            trainer also takes what else is waiting, up to this many (whole sequences
+            of `n_steps`: a rollout wider than this is split into groups of its
+            environments' sequences). Fewer experiences per step mean more optimizer
+            steps per experience.
         learning_rate: RMSprop learning rate.
         rho: RMSprop decay.
         rms_epsilon: RMSprop epsilon.
@@ -542,7 +543,7 @@ class GA3CLearning(OptionGroup):
 
     n_steps: int = option(8, "steps per n-step return")
     min_batch: int = option(32, "experiences per training step, at least")
-    max_batch: int = option(4096, "experiences per training step, at most, in whole rollouts")
+    max_batch: int = option(4096, "experiences per training step, at most, in whole sequences")
     learning_rate: float = option(1e-2, "RMSprop learning rate")
     rho: float = option(0.99, "RMSprop decay")
     rms_epsilon: float = option(1e-7, "RMSprop epsilon")

@@ -587,7 +587,11 @@ class GA3C(AsyncAlgorithm):
             report.tally.report_to(statistics)
             self.absorb_statistics(None, report.reward_sums)
             if report.sequences is not None:
-                self._put_experience(report.sequences)
+                # A rollout wider than a training batch goes in batch-sized groups of its
+                # sequences: the update size stays `max_batch` however many games an
+                # agent steps, and V-trace corrects the later groups' extra policy lag.
+                for group in report.sequences.split(config.max_batch):
+                    self._put_experience(group)
             observations, states = report.observations, report.states
 
     def _put_experience(self, experience: Sequences) -> None:

@@ -148,6 +148,21 @@ class Sequences:
         return discounted_returns(self.rewards.T, self.terminated.T > 0, self.truncated.T > 0,
                                   self.next_values.T, gamma).T
 
+    def split(self, max_samples: int) -> list[Sequences]:
+        """These sequences in groups of whole sequences, each of at most `max_samples` steps.
+
+        A group holds at least one sequence, so a sequence longer than `max_samples`
+        stays whole. Splitting a wide rollout lets a trainer keep its update size when
+        agents step many environments at once.
+        """
+        rows, length = self.rewards.shape[:2]
+        per_group = max(1, max_samples // max(length, 1))
+        if rows <= per_group:
+            return [self]
+        return [type(self)(**{field.name: getattr(self, field.name)[start:start + per_group]
+                              for field in fields(self)})
+                for start in range(0, rows, per_group)]
+
     @classmethod
     def concatenate(cls, batch: list[Sequences]) -> Sequences:
         """One batch of the sequences of several rollouts."""
