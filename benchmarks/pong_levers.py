@@ -1,11 +1,11 @@
 """The speed levers of GA3C's pixel network, each measured on its own.
 
-    python benchmarks/pong_levers.py [--repeats 3] [--threads 1,2] [--out FILE]
+    python benchmarks/pong_levers.py [--repeats 3] [--threads 1,2] [--frame-size 84] [--out FILE]
 
-For the network of the pixels preset (the A3C paper's CNN on 4x84x84 uint8 frames, 6
-actions) it times the predictor's batched forward pass (microseconds per observation,
-at a batch of 64) and the trainer's step (microseconds per sample, on batches of 80:
-16 sequences of 5 steps), under each variant:
+For the network of the pixels preset (the A3C paper's CNN on 4 stacked uint8 frames of
+`--frame-size` pixels square, 6 actions) it times the predictor's batched forward pass
+(microseconds per observation, at a batch of 64) and the trainer's step (microseconds
+per sample, on batches of 80: 16 sequences of 5 steps), under each variant:
 
 - `base`: what training runs today: frames first (`channels_first`, ALE's layout);
 - `xla`: both functions compiled with XLA (`jit_compile=True`);
@@ -38,7 +38,8 @@ SEQUENCES, STEPS = 16, 5
 ACTIONS = 6
 
 
-def measure(variant: str, threads: int, seconds: float = 3.0) -> dict[str, float]:
+def measure(variant: str, threads: int, side: int = 84, seconds: float = 3.0
+            ) -> dict[str, float]:
     """Times the predictor and the trainer under `variant` in this process."""
     from tfa3c.tf_runtime import configure_threads
 
@@ -57,7 +58,7 @@ def measure(variant: str, threads: int, seconds: float = 3.0) -> dict[str, float
     from tfa3c.tf_runtime import make_strategy
 
     last = "channels_last" in parts
-    shape = (84, 84, 4) if last else (4, 84, 84)
+    shape = (side, side, 4) if last else (4, side, side)
     config = GA3CConfig(**preset("ga3c", "pixels"))
     strategy = make_strategy(None)
     from tfa3c.policies.actor_critic import build_policy
@@ -71,14 +72,14 @@ def measure(variant: str, threads: int, seconds: float = 3.0) -> dict[str, float
     predictor = Predictor(model, jit_compile=xla)
     learner = Learner(model, optimizer, strategy, config, STEPS, jit_compile=xla)
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (PREDICT_BATCH, 4, 84, 84), dtype=np.uint8)
+    frames = rng.integers(0, 256, (PREDICT_BATCH, 4, side, side), dtype=np.uint8)
 
     def predict():
         batch = np.ascontiguousarray(frames.transpose(0, 2, 3, 1)) if last else frames
         predictor.predict(batch)
 
     size = SEQUENCES
-    observations = rng.integers(0, 256, (size, STEPS, 4, 84, 84), dtype=np.uint8)
+    observations = rng.integers(0, 256, (size, STEPS, 4, side, side), dtype=np.uint8)
     if last:
         observations = np.ascontiguousarray(observations.transpose(0, 1, 3, 4, 2))
     sequences = Sequences(
@@ -119,18 +120,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="TensorFlow intra-op threads to measure, comma separated")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--frame-size", type=int, default=84,
+                        help="side of the square frames in pixels (84, or 42 for half size)")
     parser.add_argument("--out", default=None, help="JSON file for the figures")
-    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "THREADS"),
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "THREADS", "SIDE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child[0], int(args.child[1]))), flush=True)
+        print(json.dumps(measure(args.child[0], int(args.child[1]), int(args.child[2]))),
+              flush=True)
         return 0
     variants = [name.strip() for name in args.variants.split(",") if name.strip()]
     unknown = [name for name in variants if name not in VARIANTS]
-    if unknown or args.repeats < 1:
-        print(f"pong_levers: error: unknown variants {unknown} or --repeats < 1; allowed "
-              f"variants: {', '.join(VARIANTS)}", file=sys.stderr)
+    if unknown or args.repeats < 1 or args.frame_size < 20:
+        print(f"pong_levers: error: unknown variants {unknown}, --repeats < 1 or "
+              f"--frame-size < 20; allowed variants: {', '.join(VARIANTS)}, frames of at "
+              "least 20 pixels (the network's smallest input)", file=sys.stderr)
         return 2
     threads = [int(value) for value in args.threads.split(",")]
     rows = []
@@ -140,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             runs = []
             for _ in range(args.repeats):
                 result = subprocess.run(
-                    [sys.executable, __file__, "--child", variant, str(count)],
+                    [sys.executable, __file__, "--child", variant, str(count),
+                     str(args.frame_size)],
                     capture_output=True, text=True, cwd=root,
                     env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
                 if result.returncode != 0:
@@ -160,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"µs/observation, train {row['train_us_per_sample']} µs/sample", flush=True)
     if args.out:
         pathlib.Path(args.out).write_text(json.dumps(
-            {"command": " ".join(sys.argv), "repeats": args.repeats, "rows": rows},
+            {"command": " ".join(sys.argv), "repeats": args.repeats,
+             "frame_size": args.frame_size, "rows": rows},
             indent=2) + "\n")
     return 0
 

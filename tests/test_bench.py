@@ -618,6 +618,60 @@ def test_a_stuck_peer_is_stopped_and_its_finished_seeds_count(tmp_path, monkeypa
     assert [run["seed"] for run in entry["peer"]["runs"]] == [0]
 
 
+def test_a_suite_starts_at_its_first_seed_and_gives_the_peer_its_own_budget(tmp_path,
+                                                                             monkeypatch):
+    import io
+    import types
+
+    calls = []
+
+    def peer_command(logdir, env_id, seed, seconds):
+        calls.append((seed, seconds))
+        line = json.dumps({"algo": "sb3_a2c", "env": env_id, "seed": seed, "solved": False,
+                           "seconds": seconds, "env_steps": 100, "steps_per_second": 50.0,
+                           "mean_return_100": -99.0})
+        return ["echo", line]
+
+    monkeypatch.setattr(bench_suite, "_peer_setup", lambda: None)
+    monkeypatch.setattr(bench_suite, "_peer_command", peer_command)
+    args = types.SimpleNamespace(run_peer=True, peer=None, command_line="test", first_seed=3,
+                                 peer_seconds=1.5)
+    assert bench_suite.run_suite(args, ["Acrobot-v1"], {"Acrobot-v1": {}}, 2, tmp_path,
+                                 bench._Progress("lines", 0, io.StringIO()),
+                                 max_seconds=5.0) == 0
+    assert calls == [(3, 1.5), (4, 1.5)]
+    [json_path] = (tmp_path / "results").glob("*.suite.json")
+    data = json.loads(json_path.read_text())
+    assert data["meta"]["first_seed"] == 3
+    assert [run["seed"] for run in data["envs"]["Acrobot-v1"]["peer"]["runs"]] == [3, 4]
+
+
+def test_game_scores_count_the_last_20_games_and_equal_wall_times(tmp_path):
+    # 40 games, one every 30 s and 1,000 agent steps: -21 for the first 25, then 19.
+    rows = ["wall_time,env_steps,return,length"]
+    rows += [f"{30.0 * (i + 1)},{1000 * (i + 1)},{-21.0 if i < 25 else 19.0},1000"
+             for i in range(40)]
+    (tmp_path / "episodes.csv").write_text("\n".join(rows) + "\n")
+    scores = bench_suite.game_scores(tmp_path, 18.0, times=(300.0, 900.0, 1200.0, 5000.0))
+    # The last 20 games' mean: -21 at game 10 (300 s), (5 x 19 - 15 x 21) / 20 = -11 at
+    # game 30 (900 s), (15 x 19 - 5 x 21) / 20 = 9 at game 40 (1,200 s): 18 is never
+    # reached, and the run did not last 5,000 s.
+    assert scores["reached"] is None
+    assert scores["at_seconds"] == {"300": -21.0, "900": -11.0, "1200": 9.0}
+    reached = bench_suite.game_scores(tmp_path, 9.0)["reached"]
+    assert reached == {"seconds": 1200.0, "frames": 160_000}
+    json.dumps(scores)  # plain floats, for the suite's JSON
+    assert bench_suite.game_scores(tmp_path / "missing", 18.0) is None
+
+
+def test_first_seed_and_peer_seconds_belong_to_a_suite(tmp_path):
+    with pytest.raises(UserInputError, match=r"--first-seed and --peer-seconds belong to a suite"):
+        bench.run(bench_args(tmp_path, "--first-seed", "2"))
+    with pytest.raises(UserInputError, match=r"--peer-seconds positive"):
+        bench.run(bench_args(tmp_path, "--env", "Acrobot-v1", "--peer-seconds", "0"))
+    assert not (tmp_path / "o").exists()
+
+
 def hosting_data(pair_threads, pair_processes):
     """A hosting benchmark's JSON with round figures, as `benchmarks/hosting.py` writes it."""
     def run(env, algo, hosting, count, rate):

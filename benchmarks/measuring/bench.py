@@ -242,14 +242,14 @@ def run_measured(command: Sequence[str], log_dir: pathlib.Path, timeout: float,
     return result
 
 
-def run_seeds(base: Sequence[str], seeds: int, max_seconds: float, prefix: pathlib.Path,
-              label: str, out: pathlib.Path, progress, options: Sequence[str] = ()
-              ) -> list[dict[str, Any]]:
-    """Runs `base` for seeds 0..seeds-1, each its own measured subprocess and run folder.
+def run_seeds(base: Sequence[str], seeds: int | Sequence[int], max_seconds: float,
+              prefix: pathlib.Path, label: str, out: pathlib.Path, progress,
+              options: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Runs `base` for each seed, each its own measured subprocess and run folder.
 
     Args:
         base: the training command before the per-run options.
-        seeds: how many seeds.
+        seeds: the seeds, or how many (seeds 0..seeds-1).
         max_seconds: each run's training budget.
         prefix: run folders are `<prefix>-seed<N>`.
         label: names the runs in the progress display.
@@ -259,7 +259,7 @@ def run_seeds(base: Sequence[str], seeds: int, max_seconds: float, prefix: pathl
     """
     root = project_root()
     runs = []
-    for seed in range(seeds):
+    for seed in range(seeds) if isinstance(seeds, int) else seeds:
         logdir = prefix.with_name(f"{prefix.name}-seed{seed}")
         progress.start(f"{label} seed {seed}")
         command = [*base, "--seed", str(seed), "--logdir", str(logdir), "--no-export",
@@ -450,6 +450,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None,
                         help=f"seeds 0..K-1 per algorithm (default {DEFAULT_SEEDS}; "
                              "1 with --quick)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="a suite's first seed: seeds N..N+K-1 (default 0)")
+    parser.add_argument("--peer-seconds", type=float, default=None,
+                        help="a suite's peer budget per seed (default: the environment's "
+                             "budget; 600 is enough for the peer's speed and early scores)")
     parser.add_argument("--algos", default=None,
                         help="algorithms, comma separated (default a3c,ga3c: those that exist); "
                              "a suite also takes ga3c-none (GA3C without V-trace)")
@@ -619,8 +624,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--algos {', '.join(variants)}: variants are measured by a suite "
                              "(--suite or --env); the CartPole-v1 report takes "
                              f"{', '.join(ALGOS)}")
+    if args.first_seed < 0 or (args.peer_seconds is not None and args.peer_seconds <= 0):
+        raise UserInputError("--first-seed must be at least 0 and --peer-seconds positive, got "
+                             f"{args.first_seed} and {args.peer_seconds}")
     if suite_envs:
         return _run_suite(args, suite_envs, names, explicit, seeds, quick)
+    if args.first_seed or args.peer_seconds is not None:
+        raise UserInputError("--first-seed and --peer-seconds belong to a suite (--suite, or "
+                             "--env with another environment than CartPole-v1): drop them")
 
     env_id = args.env_id
     _check_env(env_id, args.run_peer)
@@ -861,7 +872,8 @@ def _run_suite(args: argparse.Namespace, env_ids: list[str], names: list[str], e
     out = pathlib.Path(args.out) if args.out else default_out_dir(quick)
     total = sum(len(c) for c in commands.values()) * seeds
     worst = sum(len(commands[e]) * seeds * (budget(e, max_seconds) + _STARTUP_SECONDS)
-                + (budget(e, max_seconds) * seeds if args.run_peer else 0) for e in env_ids)
+                + ((args.peer_seconds or budget(e, max_seconds)) * seeds if args.run_peer else 0)
+                for e in env_ids)
     progress = _Progress(args.progress, total)
     progress.message(f"suite: {', '.join(env_ids)}; {seeds} seed(s) of "
                      f"{', '.join(names)}{' and the peer' if args.run_peer else ''} each; at "

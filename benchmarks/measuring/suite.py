@@ -2,10 +2,13 @@
 
 For every environment of the suite (or the one `--env` names, when it is not the
 CartPole-v1 of the main report), in one command: the peer with the environment's
-budget, then A3C and GA3C for seeds 0..K-1, each seed its own subprocess with the same
-budget. The figures go to `results/<stamp>.suite.json`, a learning-curve PNG per
-environment beside it, and the "Environments" section of RESULTS.md, which is replaced
-and nothing else: the CartPole report and the soak section stay as they are.
+budget (or `--peer-seconds`), then A3C and GA3C for seeds N..N+K-1 (`--first-seed N`,
+0 by default), each seed its own subprocess with the same budget. The figures go to
+`results/<stamp>.suite.json`, a learning-curve PNG per environment beside it, and the
+"Environments" section of RESULTS.md, which is replaced and nothing else: the CartPole
+report and the soak section stay as they are. An Atari game also gets its own
+yardstick: the time and frames to the target over the last 20 games, and every run's
+and the peer's scores at equal wall times.
 
 Time to solve counts from the start of learning to the moment the mean return of the
 last 100 episodes reaches the target; a run that does not solve counts at its stop
@@ -71,7 +74,7 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
         args: the parsed `python benchmarks/run.py` options (`run_peer`, `peer`; the command line).
         env_ids: the environments, in order.
         commands: per environment, per algorithm, the training command before run options.
-        seeds: seeds 0..seeds-1 per algorithm.
+        seeds: how many seeds per algorithm, from `args.first_seed` on.
         out: the folder of RESULTS.md and results/.
         progress: the benchmark's progress display.
         max_seconds: every environment's budget (None: each its own, from `BUDGETS`).
@@ -85,6 +88,8 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
     stamp = f"{now:%Y-%m-%d-%H%M%S}-suite"
     runs_dir = results_dir / "runs" / stamp
     given_peer = read_peer(args.peer) if args.peer else None
+    first = getattr(args, "first_seed", 0)
+    seed_list = list(range(first, first + seeds))
     envs: dict[str, Any] = {}
     json_path = results_dir / f"{stamp}{SUFFIX}"
     for env_id in env_ids:
@@ -97,7 +102,9 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
             entry["env_limit"] = bench.measure_atari_limit(env_id)
         peer_runs, source = None, None
         if args.run_peer:
-            peer_runs, source = _run_peer(env_id, seconds, seeds, runs_dir, out, progress)
+            peer_seconds = getattr(args, "peer_seconds", None) or seconds
+            peer_runs, source = _run_peer(env_id, peer_seconds, seed_list, runs_dir, out,
+                                          progress)
         elif given_peer is not None:
             # A line without `env` comes from the peer's CartPole-only days.
             peer_runs = [run for run in given_peer
@@ -108,11 +115,13 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
                              "source": source, "runs": peer_runs,
                              "stats": peer_aggregate(peer_runs)}
         for algo, base in commands[env_id].items():
-            runs = bench.run_seeds(base, seeds, seconds, runs_dir / f"{_slug(env_id)}-{algo}",
+            runs = bench.run_seeds(base, seed_list, seconds, runs_dir / f"{_slug(env_id)}-{algo}",
                                    f"{env_id} {algo}", out, progress, ("--log-interval", "10"))
             for run in runs:
                 run["mean_return_100_at_steps"] = _return_at_steps(out / run["logdir"])
             entry["algorithms"][algo] = {"runs": runs, "stats": aggregate(runs)}
+        if atari.is_atari(env_id):
+            _add_game_scores(entry, out)
         entry["verdict"] = verdict(entry)
         entry["curves"] = _draw_curves(env_id, entry, out, results_dir, stamp)
         envs[env_id] = entry
@@ -120,6 +129,7 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
                          "date": now.isoformat(timespec="seconds"),
                          "cpu_count": os.cpu_count(), "cpu_model": bench._cpu_model(),
                          "packages": bench._versions(), "seeds": seeds,
+                         "first_seed": first,
                          "total_seconds": round(time.perf_counter() - started, 1)},
                 "envs": envs}
         bench._write_atomic(json_path, json.dumps(data, indent=2) + "\n")
@@ -136,9 +146,9 @@ def _slug(env_id: str) -> str:
     return env_id.replace("/", "_").replace(":", "_")
 
 
-def _run_peer(env_id: str, seconds: float, seeds: int, runs_dir: pathlib.Path,
+def _run_peer(env_id: str, seconds: float, seeds: list[int], runs_dir: pathlib.Path,
               out: pathlib.Path, progress) -> tuple[list[dict[str, Any]] | None, str]:
-    """The peer on `env_id` for seeds 0..seeds-1, each with its episodes for the curves.
+    """The peer on `env_id` for each of `seeds`, each with its episodes for the curves.
 
     Each seed runs the peer's script through `benchmarks/peer/sb3_a2c_curve.py`, which
     adds an `episodes.csv` to its summary; a seed that runs past `peer_timeout` is
@@ -147,14 +157,14 @@ def _run_peer(env_id: str, seconds: float, seeds: int, runs_dir: pathlib.Path,
     from measuring import bench
 
     source = (f"bash {bench.PEER_SCRIPT} --env {env_id} --max-seconds {seconds:g} "
-              f"{' '.join(map(str, range(seeds)))} (with benchmarks/peer/sb3_a2c_curve.py)")
+              f"{' '.join(map(str, seeds))} (with benchmarks/peer/sb3_a2c_curve.py)")
     progress.message(f"{env_id}: the peer, {source}")
     problem = _peer_setup()
     if problem:
         progress.message(f"{env_id}: the peer could not be set up ({problem})")
         return None, source
     runs = []
-    for seed in range(seeds):
+    for seed in seeds:
         logdir = runs_dir / f"{_slug(env_id)}-peer-seed{seed}"
         limit = peer_timeout(seconds, 1)
         result = bench.run_measured(_peer_command(logdir, env_id, seed, seconds), logdir,
@@ -409,6 +419,7 @@ def render_section(envs: dict[str, dict[str, Any]]) -> str:
                              f"{_fmt(_median_return(peer['runs']))} | "
                              f"{_fmt(median_of(stats, 'steps_per_second'), '{:,.0f}')} |")
             lines += _throughput_lines(entry)
+            lines += _game_lines(entry)
             met = {True: "met", False: "missed"}
             lines += ["", f"Targets: every run solved: {met[check['all_solved']]}; faster <= "
                           f"{FASTER_TARGET}x: {met[check['faster_met']] if peer else 'no peer'}; "
@@ -418,6 +429,72 @@ def render_section(envs: dict[str, dict[str, Any]]) -> str:
             lines += [f"![{env_id} learning curves]({entry['curves']})", ""]
     lines.append(SECTION_END)
     return "\n".join(lines)
+
+
+# An Atari game's own yardstick (issue 26): the mean score of the last 20 finished games.
+GAME_WINDOW = 20
+# Wall times (s) at which every run's and the peer's scores are set side by side.
+GAME_TIMES = (300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0)
+
+
+def game_scores(run_dir: pathlib.Path, target: float | None, times=GAME_TIMES
+                ) -> dict[str, Any] | None:
+    """A game run's scores: when the mean of the last `GAME_WINDOW` games first reached
+    `target` (seconds and frames, 4 per agent step) and that mean at each of `times`
+    the run lasted to; None without a readable episodes.csv."""
+    from tfa3c import plotting
+
+    try:
+        log = plotting.read_episodes(run_dir)
+    except UserInputError:
+        return None
+    reached, at_times = None, {}
+    pending = [t for t in times if t <= log.wall_time[-1]]
+    for index in range(len(log.returns)):
+        window = log.returns[max(0, index + 1 - GAME_WINDOW):index + 1]
+        mean = float(sum(window) / len(window))
+        while pending and log.wall_time[index] >= pending[0]:
+            at_times[f"{pending.pop(0):g}"] = round(mean, 2)
+        if (reached is None and target is not None and len(window) == GAME_WINDOW
+                and mean >= target):
+            reached = {"seconds": round(float(log.wall_time[index]), 1),
+                       "frames": int(log.env_steps[index]) * 4}
+    return {"window": GAME_WINDOW, "reached": reached, "at_seconds": at_times}
+
+
+def _add_game_scores(entry: dict[str, Any], out: pathlib.Path) -> None:
+    """Adds `game_scores` to each run and peer run of an Atari game's suite entry."""
+    peer = entry.get("peer") or {}
+    for run in [*(run for item in entry["algorithms"].values() for run in item["runs"]),
+                *peer.get("runs", [])]:
+        if run.get("logdir"):
+            run["game_scores"] = game_scores(out / run["logdir"], entry["target"])
+
+
+def _game_lines(entry: dict[str, Any]) -> list[str]:
+    """For an Atari game: time and frames to the target over the last 20 games, and the
+    scores of every run and the peer at equal wall times."""
+    peer = entry.get("peer") or {}
+    rows = [(f"{ALGO_NAMES.get(algo, algo)} seed {run.get('seed')}", run)
+            for algo, item in entry["algorithms"].items() for run in item["runs"]]
+    rows += [(f"{peer.get('name')} seed {run.get('seed')}", run) for run in peer.get("runs", [])]
+    scored = [(name, run["game_scores"]) for name, run in rows if run.get("game_scores")]
+    if not scored:
+        return []
+    target = entry["target"]
+    times = [t for t in GAME_TIMES if any(f"{t:g}" in s["at_seconds"] for _, s in scored)]
+    lines = ["", f"Game scores: the mean of the last {GAME_WINDOW} finished games "
+                 f"(frames are 4 per agent step).", "",
+             f"| run | s to {_fmt(target, '{:g}')} | frames to {_fmt(target, '{:g}')} | "
+             + " | ".join(f"at {t / 60:g} min" for t in times) + " |",
+             "|---|---|---|" + "---|" * len(times)]
+    for name, scores in scored:
+        reached = scores["reached"] or {}
+        lines.append(f"| {name} | {_fmt(reached.get('seconds'))} | "
+                     f"{_fmt(reached.get('frames'), '{:,.0f}')} | "
+                     + " | ".join(_fmt(scores["at_seconds"].get(f"{t:g}")) for t in times)
+                     + " |")
+    return lines
 
 
 def _throughput_lines(entry: dict[str, Any]) -> list[str]:
