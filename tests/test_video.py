@@ -68,3 +68,30 @@ def test_video_bad_inputs(tmp_path, capsys, monkeypatch):
     message = _cli_error(capsys, ["play", CARTPOLE, "--video", str(tmp_path / "v")])
     assert "needs moviepy" in message and 'pip install "tfa3c[video]"' in message
     assert not (tmp_path / "v").exists()
+
+
+def test_the_readme_animation_is_a_cut_of_the_played_video(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    out = tmp_path / "cartpole.gif"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "animation.py"), CARTPOLE,
+                           "--out", str(out), "--start", "0.5", "--seconds", "1", "--scale",
+                           "0.5"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as gif:
+        # CartPole renders 600x400 at 50 fps: a second of it, at half size (the GIF
+        # writer merges frames that repeat, so the frames' durations are counted).
+        assert gif.size == (300, 200)
+        milliseconds = 0
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            milliseconds += gif.info["duration"]
+        assert 900 <= milliseconds <= 1100 and gif.n_frames >= 25
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "animation.py"), CARTPOLE,
+                          "--out", str(tmp_path / "bad.gif"), "--seconds", "0"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert bad.returncode == 2 and not (tmp_path / "bad.gif").exists()
+    assert bad.stderr.strip().count("\n") == 0 and "--seconds" in bad.stderr
