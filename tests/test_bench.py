@@ -300,6 +300,9 @@ def test_bench_rejects_bad_input(tmp_path):
         "allowed: a3c, ga3c, ga3c-none"]
 
 
+# The whole CartPole report's smoke test (46 s on CI's 2 cores) and the sweep's (20 s) are
+# `slow`, to keep the default suite near 12 minutes; the suite's smoke test stays in it.
+@pytest.mark.slow
 def test_bench_quick_produces_well_formed_files(tmp_path, root):
     algos = [a for a in bench.ALGOS if (root / "examples" / f"{a}_cartpole.py").is_file()]
     out = tmp_path / "bench"
@@ -734,6 +737,7 @@ def test_hosting_section_judges_the_targets_and_projects_from_the_figures(
     assert replaced == "# Benchmark results\n\nabove\n\nNEW\nbelow\n"
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_its_plan_and_reports_each_candidate(tmp_path):
     plan = [{"label": "short", "algo": "ga3c", "env": "CartPole-v1", "seconds": 2,
              "seeds": [0], "args": ["--agents", "1", "--envs-per-agent", "2"]},
