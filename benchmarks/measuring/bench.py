@@ -242,14 +242,14 @@ def run_measured(command: Sequence[str], log_dir: pathlib.Path, timeout: float,
     return result
 
 
-def run_seeds(base: Sequence[str], seeds: int | Sequence[int], max_seconds: float,
+def run_seeds(base: Sequence[str], seeds: Sequence[int], max_seconds: float,
               prefix: pathlib.Path, label: str, out: pathlib.Path, progress,
               options: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Runs `base` for each seed, each its own measured subprocess and run folder.
 
     Args:
         base: the training command before the per-run options.
-        seeds: the seeds, or how many (seeds 0..seeds-1).
+        seeds: the seeds.
         max_seconds: each run's training budget.
         prefix: run folders are `<prefix>-seed<N>`.
         label: names the runs in the progress display.
@@ -259,7 +259,7 @@ def run_seeds(base: Sequence[str], seeds: int | Sequence[int], max_seconds: floa
     """
     root = project_root()
     runs = []
-    for seed in range(seeds) if isinstance(seeds, int) else seeds:
+    for seed in seeds:
         logdir = prefix.with_name(f"{prefix.name}-seed{seed}")
         progress.start(f"{label} seed {seed}")
         command = [*base, "--seed", str(seed), "--logdir", str(logdir), "--no-export",
@@ -705,7 +705,8 @@ def run(args: argparse.Namespace) -> int:
 
         algorithms: dict[str, Any] = {}
         for algo, base in commands.items():
-            runs = run_seeds(base, seeds, max_seconds, runs_dir / algo, algo, out, progress)
+            runs = run_seeds(base, range(seeds), max_seconds, runs_dir / algo, algo, out,
+                             progress)
             algorithms[algo] = {"runs": runs, "stats": aggregate(runs)}
         for algo, reason in unavailable.items():
             algorithms[algo] = {"runs": [], "stats": aggregate([]), "unavailable": reason}
