@@ -4,11 +4,13 @@ environments a user might bring)."""
 
 import dataclasses
 import logging
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tfa3c.algorithms.a3c import A3C, GlobalLearner
 from tfa3c.algorithms.config import A3CConfig, GA3CConfig
@@ -18,6 +20,7 @@ from tfa3c.checkpoints import Checkpointer
 from tfa3c.errors import CheckpointError, TrainingError
 from tfa3c.numerics import NonFiniteError, UpdateSkips
 from tfa3c.policies.actor_critic import ActorCritic, build_model
+from tfa3c.run_logs import RunLogs
 from tfa3c.statistics import Counters
 from tfa3c.tf_runtime import make_strategy
 
@@ -190,6 +193,22 @@ def test_a_gradient_that_overflows_never_reaches_the_weights(algo, tmp_path):
     assert "updates in a row had a non-finite loss or gradient, the first at env step" in message
     assert algorithm.update_skips.total >= 10
     assert non_finite_in_checkpoint(algorithm.final_checkpoint) == []
+
+
+def test_scalars_beyond_float32_or_not_finite_are_logged_not_raised(tmp_path):
+    # A Python float near the float64 limit is refused by TensorFlow's conversion; a run
+    # whose returns overflow must still log them (as infinities) and fail on the update.
+    logs = RunLogs(str(tmp_path))
+    values = {"huge": sys.float_info.max, "minus": -1e300, "nan": float("nan"), "plain": 2.5}
+    logs.write_scalars(values, step=7)
+    logs.close()
+    accumulator = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    written = {name: float(tf.make_ndarray(accumulator.Tensors(name)[0].tensor_proto))
+               for name in values}
+    assert written["huge"] == np.inf and written["minus"] == -np.inf
+    assert np.isnan(written["nan"]) and written["plain"] == 2.5
+    assert accumulator.Tensors("plain")[0].step == 7
 
 
 # Checkpoints, resume and export ----------------------------------------------------------

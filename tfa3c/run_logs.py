@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from tfa3c.layout import CSV_FIELDS, EPISODES_CSV
@@ -86,10 +87,14 @@ class RunLogs:
             os.fsync(self._csv_file.fileno())
 
     def write_scalars(self, scalars: dict[str, float], step: int) -> None:
-        """Writes named scalars (names like `loss/policy`) at environment step `step`."""
-        with self._writer.as_default():
+        """Writes named scalars (names like `loss/policy`) at environment step `step`.
+
+        TensorBoard keeps float32: a value beyond its range is written as an infinity
+        (TensorFlow refuses to convert a Python float near the float64 limit at all).
+        """
+        with self._writer.as_default(), np.errstate(over="ignore"):
             for name, value in scalars.items():
-                tf.summary.scalar(name, value, step=step)
+                tf.summary.scalar(name, np.float32(value), step=step)
         self._writer.flush()
 
     def episode_scalars(self) -> dict[str, float]:
