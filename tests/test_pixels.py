@@ -1,5 +1,6 @@
 """Pixel observations: convolutional encoders, uint8 frames end to end, Atari on ALE."""
 
+import dataclasses
 import json
 
 import gymnasium as gym
@@ -11,6 +12,8 @@ from tfa3c.algorithms.a3c import A3C, A3CWorker
 from tfa3c.algorithms.config import A3CConfig, GA3CConfig
 from tfa3c.algorithms.ga3c import GA3C, GA3CAgent
 from tfa3c.atari import AtariGame, AtariGroup, game_name
+from tfa3c.checkpoints import network_description, network_differences
+from tfa3c.export import export_policy
 from tfa3c.play import load_policy, play_episodes
 from tfa3c.policies.actor_critic import build_policy
 from tfa3c.policies.distributions import action_spec
@@ -56,7 +59,8 @@ def test_both_image_layouts_run_the_same_network(encoder):
 @pytest.mark.parametrize("algo,options", [
     ("ga3c", dict(agents=2, envs_per_agent=8, min_batch=32)),
     ("a3c", dict(workers=2, envs_per_worker=8)),
-], ids=["ga3c", "a3c"])
+    ("ga3c", dict(agents=2, envs_per_agent=8, min_batch=32, precision="mixed_bfloat16")),
+], ids=["ga3c", "a3c", "ga3c-bfloat16"])
 def test_a_cnn_policy_learns_a_pixel_task(tmp_path, algo, options):
     cls, config_class = (GA3C, GA3CConfig) if algo == "ga3c" else (A3C, A3CConfig)
     config = config_class.for_env(PIXEL_ENV, progress_bar="none", max_seconds=120,
@@ -165,6 +169,30 @@ def _assert_atari_export(algorithm, tmp_path):
     assert len(scores) == 1 and -21 <= scores[0] <= 0 and scores[0] == int(scores[0])
 
 
+def test_a_mixed_bfloat16_policy_computes_its_convolutions_in_bfloat16_and_exports_float32(
+        tmp_path):
+    spec = action_spec("test", gym.spaces.Discrete(6))
+    options = GA3CConfig(encoder="cnn", precision="mixed_bfloat16").network_options()
+    model = build_policy((4, 84, 84), spec, options)
+    assert model.torso.conv_0.compute_dtype == "bfloat16"
+    assert model.heads.compute_dtype == "float32"
+    assert {variable.dtype for variable in model.weights} == {"float32"}
+    # Its checkpoint resumes a float32 run and back: only the compute dtype differs.
+    float32 = build_policy((4, 84, 84), spec, dataclasses.replace(options, precision="float32"))
+    assert network_differences(network_description(model), float32) == []
+    assert network_differences(network_description(float32), model) == []
+    path = export_policy(model, str(tmp_path / "models"), "bf16", algo="ga3c", env_id=PONG)
+    float32.set_weights(model.get_weights())  # same layers, same order: the same network
+    observations = frames((4, 84, 84), batch=8)
+    served = tf.saved_model.load(path).signatures["action"](
+        observation=tf.constant(observations))
+    _, values, _ = float32.step(observations, float32.initial_state(8))
+    _, rounded, _ = model.step(observations, model.initial_state(8))
+    np.testing.assert_allclose(served["value"], values, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(rounded, values, rtol=1e-5, atol=1e-6)  # bfloat16 rounds
+    np.testing.assert_allclose(rounded, values, atol=0.05)
+
+
 @pytest.mark.parametrize("algo,options", [
     ("ga3c", dict(agents=1, envs_per_agent=4, min_batch=20)),
     ("a3c", dict(workers=1, envs_per_worker=4, encoder="cnn-lstm", lstm_units=16)),
@@ -192,6 +220,8 @@ def test_pong_trains_exports_and_plays(tmp_path, algo, options):
     (["--env", "CartPole-v1", "--encoder", "cnn"], "allowed: mlp, lstm, mlp-lstm"),
     (["--env", "ALE/NoSuchGame-v5"], "unknown environment id"),
     (["--env", PONG, "--env-kwargs", "reward_clipping=true"], "allowed: noop_max"),
+    (["--env", "CartPole-v1", "--precision", "mixed_bfloat16"],
+     "mixed_bfloat16 is for cnn, nature-cnn, cnn-lstm"),
 ])
 def test_bad_pixel_options_fail_in_one_line(tmp_path, args, expected):
     result = run_command(["-m", "tfa3c.cli", "train", "ga3c", *args, "--max-seconds", "1",

@@ -22,7 +22,7 @@ import tensorflow as tf
 from tfa3c.errors import CheckpointError, first_line
 from tfa3c.layout import CHECKPOINT_FOLDER, NETWORK_FILE
 from tfa3c.numerics import NonFiniteError, describe_names, non_finite_variables
-from tfa3c.policies.network_options import NetworkOptions, from_keras_config
+from tfa3c.policies.network_options import FLOAT32, NetworkOptions, from_keras_config
 from tfa3c.spaces import ActionSpec
 from tfa3c.statistics import WINDOW, Counters
 
@@ -112,6 +112,34 @@ def described_policy(description: dict) -> keras.Model:
                               f"{first_line(error)}") from None
 
 
+# Keys of the networks' configs that may change on resume: `precision` is the convolutions'
+# compute dtype, over the same float32 variables.
+_NOT_COMPARED = ("name", "trainable", "dtype", "seed", "precision")
+
+
+def float32_policy(model: keras.Model) -> keras.Model:
+    """`model` itself if it computes in float32, else a float32 copy of its weights.
+
+    A policy trained under `mixed_bfloat16` is served in float32: the same variables,
+    no bfloat16 rounding, and no slow bfloat16 emulation on CPUs without it. Weights
+    are copied by their names within the model.
+    """
+    if getattr(model, "precision", FLOAT32) == FLOAT32:
+        return model
+    twin = described_policy(network_description(model))
+
+    def by_name(variables):
+        return {variable.path.split("/", 1)[-1]: variable for variable in variables}
+
+    sources, targets = by_name(model.weights), by_name(twin.weights)
+    if sources.keys() != targets.keys():
+        raise CheckpointError(f"the float32 copy of {model.name} has other weights: "
+                              f"{sorted(sources.keys() ^ targets.keys())}")
+    for name, target in targets.items():
+        target.assign(sources[name])
+    return twin
+
+
 def network_differences(saved: dict, model: keras.Model) -> list[str]:
     """`option saved→current` for each network option where `model` differs from `saved`.
 
@@ -135,7 +163,7 @@ def network_differences(saved: dict, model: keras.Model) -> list[str]:
     old, new = (json.loads(json.dumps(m.get_config(), default=list))
                 for m in (old_model, model))
     for key in sorted(set(old) | set(new)):
-        if key not in ("name", "trainable", "dtype", "seed") and old.get(key) != new.get(key):
+        if key not in _NOT_COMPARED and old.get(key) != new.get(key):
             differences.append(f"{key} {old.get(key)}→{new.get(key)}")
     return differences
 

@@ -45,7 +45,7 @@ import uuid
 import keras
 import tensorflow as tf
 
-from tfa3c.checkpoints import network_description
+from tfa3c.checkpoints import float32_policy, network_description
 from tfa3c.errors import UserInputError
 from tfa3c.layout import existing_versions
 from tfa3c.numerics import describe_names, non_finite_variables
@@ -183,7 +183,8 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
     """Exports `model`'s policy as a SavedModel under `export_dir/<model_name>/<version>/`.
 
     Args:
-        model: a built `tfa3c.policies.actor_critic.ActorCritic`: recurrent signatures for a
+        model: a built `tfa3c.policies.actor_critic.ActorCritic` (one trained in
+            `mixed_bfloat16` is exported as its float32 copy): recurrent signatures for a
             recurrent encoder, feed-forward ones otherwise.
         export_dir: the folder that holds one folder per model (e.g. `savedmodels`).
         model_name: the model's folder name, e.g. `a3c_cartpole`.
@@ -207,6 +208,7 @@ def export_policy(model: keras.Model, export_dir: str, model_name: str, *, algo:
     if not model.built or not model.variables:
         raise UserInputError("the model has no weights yet: build it (tfa3c.policies.build_policy) "
                              "or train it before exporting")
+    model = float32_policy(model)  # served in float32 whatever the training precision
     bad = non_finite_variables(model.variables)
     if bad:  # a server would act on NaN
         raise UserInputError(f"refused to export: the weights hold non-finite values in "

@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 
 from tfa3c.errors import ConfigError
 from tfa3c.numerics import NON_FINITE_MODES
-from tfa3c.policies.encoder_names import ENCODERS
-from tfa3c.policies.network_options import NetworkOptions
+from tfa3c.policies.encoder_names import ENCODERS, PIXEL_ENCODERS
+from tfa3c.policies.network_options import FLOAT32, PRECISIONS, NetworkOptions
 from tfa3c.tf_runtime import cpu_count
 
 # Where A3C's workers and GA3C's agents run (`tfa3c.hosting`).
@@ -155,6 +155,11 @@ class ModelOptions(OptionGroup):
             updated from the observations the actors see, inside the network (so
             checkpoints and exports carry the statistics, and a served policy takes raw
             observations).
+        precision: "float32", or "mixed_bfloat16": the convolutional encoders compute
+            in bfloat16 (their variables stay float32; the LSTM and the heads stay
+            float32). About 1.4x faster convolutions where the CPU has `avx512_bf16`
+            or AMX (`lscpu`), slower where it has not. Checkpoints are the same either
+            way, and exports compute in float32.
     """
 
     title: ClassVar[str] = "network"
@@ -166,6 +171,8 @@ class ModelOptions(OptionGroup):
                                           unset="unbounded")
     normalize_observations: bool = option(
         False, "standardize observations by running statistics, inside the network")
+    precision: str = option("float32", "the convolutions' compute dtype (exports: float32)",
+                            choices=PRECISIONS)
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
@@ -178,6 +185,11 @@ class ModelOptions(OptionGroup):
                self.lstm_units, "an integer >= 1")
         _check(self.lstm_cell_clip is None or self.lstm_cell_clip > 0, "lstm_cell_clip",
                self.lstm_cell_clip, "> 0 or None")
+        _check(self.precision in PRECISIONS, "precision", self.precision,
+               f"one of {', '.join(PRECISIONS)}")
+        _check(self.precision == FLOAT32 or self.encoder in PIXEL_ENCODERS, "precision",
+               self.precision, f"float32 with encoder {self.encoder} (mixed_bfloat16 is for "
+               f"{', '.join(PIXEL_ENCODERS)})")
 
 
 @dataclass(frozen=True)
@@ -373,7 +385,7 @@ class TrainConfig(HostingOptions, RunOptions, LearningOptions, ModelOptions,
 
         Example:
             >>> A3CConfig.groups()["network"]
-            ('encoder', 'hidden_sizes', 'lstm_units', 'lstm_cell_clip', 'normalize_observations')
+            ('encoder', 'hidden_sizes', 'lstm_units', 'lstm_cell_clip', 'normalize_observations', 'precision')
         """
         owner: dict[str, str] = {}
         # The first class in the MRO that declares a field owns it: an algorithm's
@@ -414,7 +426,8 @@ class TrainConfig(HostingOptions, RunOptions, LearningOptions, ModelOptions,
         return NetworkOptions(encoder=self.encoder, hidden_sizes=tuple(self.hidden_sizes),
                               lstm_units=self.lstm_units, cell_clip=self.lstm_cell_clip,
                               seed=self.seed,
-                              normalize_observations=self.normalize_observations)
+                              normalize_observations=self.normalize_observations,
+                              precision=self.precision)
 
     def replace(self, **changes: object):
         """Returns a copy with `changes` applied (and validated)."""

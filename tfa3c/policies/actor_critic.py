@@ -22,7 +22,7 @@ from tfa3c.policies.encoders import (
     image_layout,
     make_encoder,
 )
-from tfa3c.policies.network_options import NetworkOptions
+from tfa3c.policies.network_options import FLOAT32, PRECISIONS, NetworkOptions
 from tfa3c.policies.normalization import ObservationNormalizer
 
 _PACKAGE = "tfa3c"
@@ -134,8 +134,11 @@ class ActorCritic(keras.Model):
                  cell_clip: float | None = None, seed: int | None = None,
                  action_kind: str = CATEGORICAL, action_low=None, action_high=None,
                  normalize_observations: bool = False, action_nvec=None,
-                 data_format: str = CHANNELS_FIRST, **kwargs):
+                 data_format: str = CHANNELS_FIRST, precision: str = FLOAT32, **kwargs):
         super().__init__(**kwargs)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {precision!r}")
         if normalize_observations and encoder in PIXEL_ENCODERS:
             raise ValueError(f"encoder {encoder} scales its uint8 frames itself; "
                              "normalize_observations must be off")
@@ -163,10 +166,12 @@ class ActorCritic(keras.Model):
         self.action_nvec = None if action_nvec is None else [int(n) for n in action_nvec]
         self.normalize_observations = bool(normalize_observations)
         self.data_format = data_format
+        self.precision = precision
         self.normalizer = (ObservationNormalizer(name="normalizer")
                            if self.normalize_observations else None)
         self.torso = make_encoder(encoder, self.hidden_sizes, self.lstm_units, activation,
-                                  cell_clip, name="torso", data_format=data_format)
+                                  cell_clip, name="torso", data_format=data_format,
+                                  precision=precision)
         self.heads = ActorCriticHeads(self.action_spec.params_size if action_kind ==
                                       MULTI_CATEGORICAL else num_actions,
                                       seed=seed, action_kind=action_kind, name="heads",
@@ -254,7 +259,8 @@ class ActorCritic(keras.Model):
                 "action_kind": self.action_kind, "action_low": self.action_low,
                 "action_high": self.action_high,
                 "normalize_observations": self.normalize_observations,
-                "action_nvec": self.action_nvec, "data_format": self.data_format}
+                "action_nvec": self.action_nvec, "data_format": self.data_format,
+                "precision": self.precision}
 
     @classmethod
     def from_config(cls, config: dict):  # noqa: D102
@@ -339,7 +345,8 @@ def build_policy(observation_shape: int | tuple[int, ...], action: ActionSpec,
         action_nvec=list(action.nvec) if action.kind == MULTI_CATEGORICAL else None,
         # Pixel encoders scale their uint8 frames themselves.
         normalize_observations=options.normalize_observations and not pixels, name=name,
-        data_format=image_layout(shape) if pixels else CHANNELS_FIRST)
+        data_format=image_layout(shape) if pixels else CHANNELS_FIRST,
+        precision=options.precision)
     return build_model(model, shape)
 
 

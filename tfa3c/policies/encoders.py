@@ -35,6 +35,7 @@ from tfa3c.policies.encoder_names import (
     NATURE_CNN,
 )
 from tfa3c.policies.encoder_names import PIXEL_ENCODERS as PIXEL_ENCODERS  # the layers' users
+from tfa3c.policies.network_options import FLOAT32
 
 _PACKAGE = "tfa3c"
 
@@ -312,9 +313,10 @@ class ConvEncoder(keras.layers.Layer):
         for index, (filters, kernel, stride) in enumerate(layout["convolutions"]):
             setattr(self, f"conv_{index}", keras.layers.Conv2D(
                 filters, kernel, strides=stride, activation="relu", name=f"conv_{index}",
-                kernel_initializer=initializer()))
+                kernel_initializer=initializer(), dtype=self.dtype_policy))
         self.dense = keras.layers.Dense(self.units, activation="relu", name="dense",
-                                        kernel_initializer=initializer())
+                                        kernel_initializer=initializer(),
+                                        dtype=self.dtype_policy)
 
     @property
     def output_size(self) -> int:
@@ -358,9 +360,11 @@ class ConvLSTMEncoder(_FeaturesThenLSTM):
     """The A3C paper's convolutional network, then an LSTM (its recurrent Atari agent)."""
 
     def __init__(self, units: int = 256, cell_clip: float | None = None,
-                 architecture: str = CNN, data_format: str = CHANNELS_FIRST, **kwargs):
+                 architecture: str = CNN, data_format: str = CHANNELS_FIRST,
+                 precision: str = FLOAT32, **kwargs):
         super().__init__(**kwargs)
-        self.cnn = ConvEncoder(architecture, data_format, name="cnn")
+        # Only the convolutions take `precision`: the LSTM's state stays float32.
+        self.cnn = ConvEncoder(architecture, data_format, name="cnn", dtype=precision)
         self.lstm = LSTMEncoder(units, cell_clip, name="lstm")
 
     @property
@@ -371,13 +375,24 @@ class ConvLSTMEncoder(_FeaturesThenLSTM):
     def get_config(self) -> dict:  # noqa: D102
         return {**super().get_config(), "units": self.lstm.units,
                 "cell_clip": self.lstm.cell_clip, "architecture": self.cnn.architecture,
-                "data_format": self.cnn.data_format}
+                "data_format": self.cnn.data_format, "precision": self.cnn.dtype_policy.name}
 
 
 def make_encoder(kind: str, hidden_sizes=(16,), lstm_units: int = 16,
                  activation: str = "relu", cell_clip: float | None = None,
-                 name: str = "torso", data_format: str = CHANNELS_FIRST) -> keras.layers.Layer:
-    """The encoder `kind` (one of `ENCODERS`); `data_format` is for pixel encoders."""
+                 name: str = "torso", data_format: str = CHANNELS_FIRST,
+                 precision: str = FLOAT32) -> keras.layers.Layer:
+    """The encoder `kind` (one of `ENCODERS`).
+
+    `data_format` and `precision` (`float32` or `mixed_bfloat16`, the convolutions'
+    dtype policy) are for pixel encoders.
+
+    Raises:
+        ValueError: an unknown kind, or mixed precision for an encoder without images.
+    """
+    if precision != FLOAT32 and kind not in PIXEL_ENCODERS:
+        raise ValueError(f"precision {precision} is for the pixel encoders "
+                         f"({', '.join(PIXEL_ENCODERS)}); encoder {kind} computes in float32")
     if kind == MLP:
         return MLPEncoder(hidden_sizes, activation, name=name)
     if kind == LSTM:
@@ -385,7 +400,8 @@ def make_encoder(kind: str, hidden_sizes=(16,), lstm_units: int = 16,
     if kind == MLP_LSTM:
         return MLPLSTMEncoder(hidden_sizes, lstm_units, activation, cell_clip, name=name)
     if kind in (CNN, NATURE_CNN):
-        return ConvEncoder(kind, data_format, name=name)
+        return ConvEncoder(kind, data_format, name=name, dtype=precision)
     if kind == CNN_LSTM:
-        return ConvLSTMEncoder(lstm_units, cell_clip, CNN, data_format, name=name)
+        return ConvLSTMEncoder(lstm_units, cell_clip, CNN, data_format, name=name,
+                               precision=precision)
     raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {kind!r}")

@@ -16,6 +16,10 @@ from typing import Any
 from tfa3c.policies.encoder_names import LSTM, MLP
 from tfa3c.spaces import CATEGORICAL, ActionSpec
 
+FLOAT32 = "float32"
+MIXED_BFLOAT16 = "mixed_bfloat16"
+PRECISIONS = (FLOAT32, MIXED_BFLOAT16)
+
 
 @dataclass(frozen=True)
 class NetworkOptions:
@@ -30,6 +34,9 @@ class NetworkOptions:
         seed: seeds the heads' initializers.
         normalize_observations: a running observation normalizer in front (ignored by
             the pixel encoders, which scale their frames themselves).
+        precision: `float32`, or `mixed_bfloat16` for a pixel encoder computing in
+            bfloat16. A training choice: a saved description is read back as float32,
+            so exports and `play` compute in float32 from the same weights.
     """
 
     encoder: str = MLP
@@ -39,6 +46,7 @@ class NetworkOptions:
     cell_clip: float | None = None
     seed: int | None = None
     normalize_observations: bool = False
+    precision: str = FLOAT32
 
 
 # The network's class names a saved description may carry, with the encoder each
@@ -46,7 +54,7 @@ class NetworkOptions:
 _CLASS_ENCODERS = {"ActorCritic": MLP, "RecurrentActorCritic": LSTM,
                    "FeedForwardActorCritic": MLP}
 # Keys of `ActorCritic.get_config` that the rebuilt network derives or ignores.
-_DERIVED = {"name", "trainable", "dtype", "data_format"}
+_DERIVED = {"name", "trainable", "dtype", "data_format", "precision"}
 _KEYS = {"num_actions", "encoder", "hidden_sizes", "lstm_units", "activation", "cell_clip",
          "seed", "action_kind", "action_low", "action_high", "action_nvec",
          "normalize_observations"}
