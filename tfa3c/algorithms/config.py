@@ -384,8 +384,8 @@ class TrainConfig(HostingOptions, RunOptions, LearningOptions, ModelOptions,
         fields to that group.
 
         Example:
-            >>> A3CConfig.groups()["network"]
-            ('encoder', 'hidden_sizes', 'lstm_units', 'lstm_cell_clip', 'normalize_observations', 'precision')
+            >>> A3CConfig.groups()["network"][:4]
+            ('encoder', 'hidden_sizes', 'lstm_units', 'lstm_cell_clip')
         """
         owner: dict[str, str] = {}
         # The first class in the MRO that declares a field owns it: an algorithm's
