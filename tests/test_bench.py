@@ -495,6 +495,24 @@ def test_suite_verdict_counts_unsolved_runs_at_the_budget():
     assert check["slower_met"] and not check["behind_at_budget"]["ga3c"]
 
 
+def test_a_peer_that_ran_shorter_and_did_not_solve_has_no_time_to_compare():
+    from measuring.suite import verdict
+
+    entry = suite_entry({"ga3c": [None]}, [None], budget=1800.0,
+                        returns={"ga3c": -15.0, "peer": -20.0})
+    entry["peer_budget"] = 600
+    check = verdict(entry)
+    assert check["peer_median_seconds"] is None and check["ratios"] == {"ga3c": None}
+    assert check["faster_met"] is None and check["slower_met"] is None
+    assert check["behind_at_budget"] == {"ga3c": False}
+    # Solved within its shorter budget, the peer's time stands.
+    entry = suite_entry({"ga3c": [900]}, [300], budget=1800.0)
+    entry["peer_budget"] = 600
+    check = verdict(entry)
+    assert check["peer_median_seconds"] == 300 and check["ratios"] == {"ga3c": 3.0}
+    assert check["faster_met"] is False
+
+
 def test_suite_counts_samples_against_the_peer():
     from measuring.suite import verdict
 

@@ -103,6 +103,7 @@ def run_suite(args, env_ids: list[str], commands: dict[str, dict[str, list[str]]
         peer_runs, source = None, None
         if args.run_peer:
             peer_seconds = getattr(args, "peer_seconds", None) or seconds
+            entry["peer_budget"] = peer_seconds
             peer_runs, source = _run_peer(env_id, peer_seconds, seed_list, runs_dir, out,
                                           progress)
         elif given_peer is not None:
@@ -249,7 +250,10 @@ def verdict(entry: dict[str, Any]) -> dict[str, Any]:
     """The issue's targets on one environment: solved within budget, and time ratios.
 
     An environment without a threshold is judged by mean returns instead
-    (`return_verdict`).
+    (`return_verdict`). A peer run for less than the budget (`peer_budget`, from
+    `--peer-seconds`) that did not solve has an unknown time to solve: then neither time
+    ratios nor returns at the budget are compared (an Atari game's score table compares
+    scores at equal wall times instead).
     """
     if entry["target"] is None:
         return return_verdict(entry)
@@ -258,6 +262,9 @@ def verdict(entry: dict[str, Any]) -> dict[str, Any]:
              for algo, item in entry["algorithms"].items()}
     peer = entry.get("peer")
     peer_time = seconds_at_budget(peer["runs"], limit) if peer else None
+    peer_budget = min(float(entry.get("peer_budget") or limit), limit)
+    if peer_time is not None and peer_time > peer_budget:  # its median run did not solve
+        peer_time = None
     ratios = {algo: (None if t is None or not peer_time else t / peer_time)
               for algo, t in times.items()}
     known = sorted(r for r in ratios.values() if r is not None)
@@ -279,9 +286,10 @@ def verdict(entry: dict[str, Any]) -> dict[str, Any]:
     return {"median_seconds": times, "peer_median_seconds": peer_time, "ratios": ratios,
             "median_steps": steps, "peer_median_steps": peer_steps, "step_ratios": step_ratios,
             "all_solved": all_solved, "behind_at_budget": behind,
-            "faster_met": bool(known) and known[0] <= FASTER_TARGET,
+            "faster_met": (bool(known) and known[0] <= FASTER_TARGET
+                           if peer_time is not None else None),
             "slower_met": (len(known) == len(ratios) > 0 and known[-1] <= SLOWER_TARGET
-                           and not any(behind.values()))}
+                           and not any(behind.values()) if peer_time is not None else None)}
 
 
 def return_verdict(entry: dict[str, Any]) -> dict[str, Any]:
@@ -420,7 +428,8 @@ def render_section(envs: dict[str, dict[str, Any]]) -> str:
                              f"{_fmt(median_of(stats, 'steps_per_second'), '{:,.0f}')} |")
             lines += _throughput_lines(entry)
             lines += _game_lines(entry)
-            met = {True: "met", False: "missed"}
+            met = {True: "met", False: "missed",
+                   None: "not measured (the peer ran shorter and did not solve)"}
             lines += ["", f"Targets: every run solved: {met[check['all_solved']]}; faster <= "
                           f"{FASTER_TARGET}x: {met[check['faster_met']] if peer else 'no peer'}; "
                           f"slower <= {SLOWER_TARGET}x: "
