@@ -586,6 +586,7 @@ def test_suite_section_shows_each_environments_newest_run_before_the_soak(tmp_pa
     assert "### Pendulum-v1" in broken and "2026-01-04.suite.json could not be read" in broken
 
 
+@pytest.mark.slow  # 26 s of two trainings on CI's 2 cores; the suite's parts have unit tests
 def test_suite_quick_runs_the_algorithms_and_writes_only_its_section(tmp_path):
     out = tmp_path / "bench"
     out.mkdir()
