@@ -302,6 +302,40 @@ def _cli_error(capsys, argv):
     return lines[0]
 
 
+def test_export_command_takes_a_kept_checkpoint_by_its_env_steps(run_dir, tmp_path, capsys):
+    from tfa3c.export_cli import read_run_config, restore_latest, run_network
+    from tfa3c.policies.actor_critic import build_policy
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    algo, config = read_run_config(str(run))
+    model = build_policy(*run_network(algo, config, str(run)))
+    _, newest = restore_latest(model, str(run))
+    # An older checkpoint with other weights, as a run keeps its last few.
+    for variable in model.trainable_variables:
+        variable.assign(variable + 0.5)
+    tf.train.Checkpoint(model=model, env_steps=tf.Variable(40, dtype=tf.int64)).write(
+        str(run / "checkpoints" / "ckpt-40"))
+    out = tmp_path / "models"
+    assert cli.main(["export", str(run), "--export-dir", str(out), "--env-steps", "40"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"restored {run / 'checkpoints' / 'ckpt-40'}"
+    loaded = tf.saved_model.load(lines[-1])
+    assert loaded.signatures["get_metadata"]()["env_steps"].numpy().decode() == "40"
+    observation = np.random.default_rng(2).normal(size=(2, OBS)).astype(np.float32)
+    state = dict(loaded.signatures["get_initial_state"](batch_size=tf.constant(2)))
+    served = loaded.signatures["action"](observation=tf.constant(observation), **state)
+    _, values, _ = model.step(observation, model.initial_state(2))
+    np.testing.assert_allclose(served["value"].numpy(), values.numpy(), rtol=3e-5, atol=1e-5)
+    # Without --env-steps the newest is exported still.
+    assert cli.main(["export", str(run), "--export-dir", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(f"restored {run / 'checkpoints'}/ckpt-{newest}")
+    message = _cli_error(capsys, ["export", str(run), "--export-dir", str(tmp_path / "no"),
+                                  "--env-steps", "7"])
+    assert "--env-steps 7:" in message and f"allowed: 40, {newest}" in message
+    assert not (tmp_path / "no").exists()
+
+
 def test_export_command_bad_inputs(run_dir, tmp_path, capsys):
     out = str(tmp_path / "out")
     assert "does not exist" in _cli_error(capsys, ["export", str(tmp_path / "nope"),

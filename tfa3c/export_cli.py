@@ -1,10 +1,11 @@
-"""`tfa3c export RUN_DIR --export-dir DIR [--model-name NAME]`: a run's policy as a SavedModel.
+"""`tfa3c export RUN_DIR --export-dir DIR`: a run's policy as a SavedModel.
 
-Reads the run's `config.json` (algorithm and config), rebuilds its network with
+`--model-name NAME` names the model folder and `--env-steps N` the checkpoint. Reads the
+run's `config.json` (algorithm and config), rebuilds its network with
 `tfa3c.policies.build_policy` from the `checkpoints/network.json` the run wrote (the
-exact layers it trained), restores the newest checkpoint's model weights (the
-optimizer's are not needed) and writes `DIR/<model_name>/<version>/` with
-`tfa3c.export.export_policy`.
+exact layers it trained), restores the newest checkpoint's model weights, or those of
+the checkpoint saved at `N` env steps (the optimizer's are not needed), and writes
+`DIR/<model_name>/<version>/` with `tfa3c.export.export_policy`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the SavedModel under DIR/<model_name>/<version>/")
     parser.add_argument("--model-name", default=None,
                         help="model folder name (default <algo>_<env>, e.g. a3c_cartpole)")
+    parser.add_argument("--env-steps", type=int, default=None, metavar="N",
+                        help="export the checkpoint saved at N env steps, one of those the "
+                             "run kept (`checkpoints/ckpt-N`; default: the newest)")
 
 
 def read_run_config(run_dir: str) -> tuple[str, dict]:
@@ -102,11 +106,18 @@ def run_network(algo: str, config: dict, run_dir: str | None = None
     return env.observation_shape, env.action, options
 
 
-def restore_latest(model, run_dir: str) -> tuple[str, int]:
+def restore_latest(model, run_dir: str, env_steps: int | None = None) -> tuple[str, int]:
     """Restores the newest checkpoint's model weights; returns its path and env steps.
+
+    Args:
+        model: the run's network (`run_network`).
+        run_dir: the run folder.
+        env_steps: restore the checkpoint saved at this many env steps instead (a run
+            keeps its last `--keep-checkpoints`, named `ckpt-<env steps>`).
 
     Raises:
         CheckpointError: no checkpoint, or one that cannot be read or does not fit.
+        UserInputError: no checkpoint at `env_steps` (the message lists those kept).
     """
     import tensorflow as tf
 
@@ -117,8 +128,16 @@ def restore_latest(model, run_dir: str) -> tuple[str, int]:
     if path is None:
         raise CheckpointError(f"no checkpoint in {directory}; the run saves one when it stops "
                               "(and every --checkpoint-interval seconds)")
-    env_steps = tf.Variable(0, dtype=tf.int64)
-    checkpoint = tf.train.Checkpoint(model=model, env_steps=env_steps)
+    if env_steps is not None:
+        kept = sorted(int(name[len("ckpt-"):-len(".index")]) for name in os.listdir(directory)
+                      if name.startswith("ckpt-") and name.endswith(".index")
+                      and name[len("ckpt-"):-len(".index")].isdigit())
+        if env_steps not in kept:
+            raise UserInputError(f"--env-steps {env_steps}: {directory} has no checkpoint "
+                                 f"there; allowed: {', '.join(map(str, kept))}")
+        path = os.path.join(directory, f"ckpt-{env_steps}")
+    saved_steps = tf.Variable(0, dtype=tf.int64)
+    checkpoint = tf.train.Checkpoint(model=model, env_steps=saved_steps)
     try:
         status = checkpoint.read(path)
         # The model's own weights must all be there; the optimizer's may be ignored.
@@ -127,16 +146,16 @@ def restore_latest(model, run_dir: str) -> tuple[str, int]:
     except Exception as error:  # OpError, ValueError, IndexError (truncated file), ...
         raise CheckpointError(f"checkpoint {path} is corrupt or does not fit the run's "
                               f"network: {first_line(error)}") from None
-    return path, int(env_steps.numpy())
+    return path, int(saved_steps.numpy())
 
 
 def run(args: argparse.Namespace) -> int:
-    """Rebuilds the run's network, restores its newest checkpoint, exports, prints the path."""
+    """Rebuilds the run's network, restores its checkpoint, exports, prints the path."""
     from tfa3c.policies.actor_critic import build_policy
 
     algo, config = read_run_config(args.run_dir)
     model = build_policy(*run_network(algo, config, args.run_dir))
-    checkpoint, env_steps = restore_latest(model, args.run_dir)
+    checkpoint, env_steps = restore_latest(model, args.run_dir, args.env_steps)
 
     from tfa3c.export import export_policy
     from tfa3c.run_folder import default_model_name

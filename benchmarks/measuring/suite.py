@@ -422,7 +422,8 @@ def render_section(envs: dict[str, dict[str, Any]]) -> str:
             if peer:
                 stats = peer["stats"]
                 lines.append(f"| {peer['name']} | {stats['solved']}/{stats['runs']} | "
-                             f"{_fmt(check['peer_median_seconds'])} | 1.00x | "
+                             f"{_fmt(check['peer_median_seconds'])} | "
+                             f"{'-' if check['peer_median_seconds'] is None else '1.00x'} | "
                              f"{_fmt(check['peer_median_steps'], '{:,.0f}')} | 1.00x | "
                              f"{_fmt(_median_return(peer['runs']))} | "
                              f"{_fmt(median_of(stats, 'steps_per_second'), '{:,.0f}')} |")
